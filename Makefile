@@ -1,0 +1,72 @@
+# Gatehouse — the targets are the interface for humans and CI.
+#   make run    start Better Auth + tasks-service + gateway locally
+#   make test   unit, integration (real Postgres, Redis) and end-to-end tests
+#   make lint   gofmt, go vet, staticcheck
+#   make bench  Go benchmarks and load runs (numbers go in README.md)
+
+SHELL        := /bin/bash
+MODULES      := pkg gateway tasks-service deploy e2e
+STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GO_TEST_FLAGS ?= -count=1
+BIN          := bin
+
+.PHONY: all build run test test-unit test-pgbouncer test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
+
+all: lint test
+
+build:
+	@mkdir -p $(BIN)
+	cd gateway && CGO_ENABLED=0 go build -trimpath -o ../$(BIN)/gateway ./cmd/gateway
+	cd tasks-service && CGO_ENABLED=0 go build -trimpath -o ../$(BIN)/tasks-service ./cmd/tasks-service
+
+run:
+	bash deploy/run.sh
+
+# Node dependencies of the Better Auth server used by e2e tests and `make run`.
+deps:
+	@if [ ! -d deploy/better-auth/node_modules ]; then cd deploy/better-auth && npm ci --no-audit --no-fund; fi
+
+test: test-unit test-pgbouncer
+
+# Every module's tests; e2e and deploy included. In CI (CI=true) a missing
+# Postgres, Redis or Node is a failure, never a skip.
+test-unit: deps
+	@set -e; for m in $(MODULES); do \
+		echo "=== go test $$m"; \
+		(cd $$m && go test $(GO_TEST_FLAGS) ./...); \
+	done
+
+# The tasks-service integration suite through PgBouncer (transaction mode)
+# in front of Postgres over TLS: what Neon's pooler looks like.
+test-pgbouncer:
+	bash tasks-service/scripts/test-pgbouncer.sh
+
+test-e2e: deps
+	cd e2e && go test $(GO_TEST_FLAGS) -v ./...
+
+lint:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do \
+		echo "=== vet + staticcheck $$m"; \
+		(cd $$m && go vet ./... && go run $(STATICCHECK) ./...); \
+	done
+
+fmt:
+	gofmt -w $(MODULES)
+
+bench: bench-identity bench-gateway bench-tasks
+
+bench-identity:
+	cd pkg && go test -run '^$$' -bench . -benchmem ./identity/
+
+bench-gateway:
+	bash gateway/scripts/bench.sh
+
+bench-tasks:
+	bash tasks-service/scripts/bench.sh
+
+tidy:
+	@for m in $(MODULES); do (cd $$m && go mod tidy); done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,80 @@
+package authn
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Extract returns the token of a request: from "Authorization: Bearer", else
+// from the cookie named cookieName (if not empty). The query string is never
+// a source. It returns ErrNoToken when neither is present and a *TokenError
+// for a second Authorization header, a non-Bearer scheme, an oversized or
+// syntactically impossible token.
+func Extract(h *fasthttp.RequestHeader, cookieName string, maxBytes int) (string, error) {
+	auth := h.PeekAll(fasthttp.HeaderAuthorization)
+	switch len(auth) {
+	case 0:
+	case 1:
+		return bearer(auth[0], maxBytes)
+	default:
+		return "", errTwoTokens
+	}
+	if cookieName == "" {
+		return "", ErrNoToken
+	}
+	c := h.Cookie(cookieName)
+	if len(c) == 0 {
+		return "", ErrNoToken
+	}
+	if len(c) > maxBytes {
+		return "", errTooLarge
+	}
+	if !tokenShaped(c) {
+		return "", errMalformed
+	}
+	return string(c), nil
+}
+
+var bearerPrefix = []byte("bearer ")
+
+func bearer(v []byte, maxBytes int) (string, error) {
+	if len(v) < len(bearerPrefix) || !bytes.EqualFold(v[:len(bearerPrefix)], bearerPrefix) {
+		return "", errBadScheme
+	}
+	tok := bytes.TrimLeft(v[len(bearerPrefix):], " ")
+	if len(tok) == 0 {
+		return "", errMalformed
+	}
+	if len(tok) > maxBytes {
+		return "", errTooLarge
+	}
+	if !tokenShaped(tok) {
+		if bytes.ContainsAny(tok, ", ") {
+			return "", errTwoTokens
+		}
+		return "", errMalformed
+	}
+	return string(tok), nil
+}
+
+// tokenShaped reports whether t consists of three non-empty base64url
+// segments separated by dots, and nothing else.
+func tokenShaped(t []byte) bool {
+	dots, run := 0, 0
+	for _, c := range t {
+		switch {
+		case c == '.':
+			if run == 0 {
+				return false
+			}
+			dots++
+			run = 0
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			run++
+		default:
+			return false
+		}
+	}
+	return dots == 2 && run > 0
+}
