@@ -20,7 +20,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"hash"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -66,12 +68,13 @@ func ValidUserID(id string) bool {
 // the keyring's first key. The caller must have checked r.UserID with
 // ValidUserID.
 func (kr *Keyring) Sign(r Request, now time.Time) string {
-	k := kr.keys[0]
-	t := strconv.FormatInt(now.Unix(), 10)
-	mac := compute(k.Secret, t, r)
-	buf := make([]byte, 0, len("v1,kid=,t=,sig=")+len(k.ID)+len(t)+43)
+	k := kr.signer
+	var tbuf [20]byte
+	t := strconv.AppendInt(tbuf[:0], now.Unix(), 10)
+	mac := compute(k, string(t), r)
+	buf := make([]byte, 0, len("v1,kid=,t=,sig=")+len(k.id)+len(t)+43)
 	buf = append(buf, "v1,kid="...)
-	buf = append(buf, k.ID...)
+	buf = append(buf, k.id...)
 	buf = append(buf, ",t="...)
 	buf = append(buf, t...)
 	buf = append(buf, ",sig="...)
@@ -79,13 +82,14 @@ func (kr *Keyring) Sign(r Request, now time.Time) string {
 	return string(buf)
 }
 
-// compute returns HMAC-SHA256(secret, signed text of r at t).
-func compute(secret []byte, t string, r Request) [sha256.Size]byte {
-	m := hmac.New(sha256.New, secret)
-	var hexBody [64]byte
-	hex.Encode(hexBody[:], r.BodySHA256[:])
-	// One write of the whole text keeps the hot path to a single buffer.
-	text := make([]byte, 0, 3+len(t)+1+len(r.Method)+1+len(r.Target)+1+len(r.UserID)+1+64)
+// compute returns HMAC-SHA256(secret, signed text of r at t). HMAC states
+// are pooled per key: a request pays for hashing, not for key setup.
+func compute(k *poolKey, t string, r Request) [sha256.Size]byte {
+	m := k.pool.Get().(hash.Hash)
+	defer k.pool.Put(m)
+	m.Reset()
+	var buf [256]byte
+	text := buf[:0]
 	text = append(text, "v1\n"...)
 	text = append(text, t...)
 	text = append(text, '\n')
@@ -95,11 +99,23 @@ func compute(secret []byte, t string, r Request) [sha256.Size]byte {
 	text = append(text, '\n')
 	text = append(text, r.UserID...)
 	text = append(text, '\n')
-	text = append(text, hexBody[:]...)
+	text = hex.AppendEncode(text, r.BodySHA256[:])
 	m.Write(text)
 	var out [sha256.Size]byte
 	m.Sum(out[:0])
 	return out
+}
+
+// poolKey is a key with a pool of HMAC states keyed with it.
+type poolKey struct {
+	id   string
+	pool sync.Pool
+}
+
+func newPoolKey(id string, secret []byte) *poolKey {
+	k := &poolKey{id: id}
+	k.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	return k
 }
 
 // SignedText returns the exact text that is MACed for r at unix time t. It

@@ -21,8 +21,9 @@ type Key struct {
 // verifies, so a new key can be rolled out (added second, then moved first)
 // without downtime.
 type Keyring struct {
-	keys []Key
-	byID map[string][]byte
+	keys   []Key
+	byID   map[string]*poolKey
+	signer *poolKey
 }
 
 // NewKeyring returns a keyring for keys, the first of which signs. It fails
@@ -31,7 +32,7 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no keys")
 	}
-	kr := &Keyring{byID: make(map[string][]byte, len(keys))}
+	kr := &Keyring{byID: make(map[string]*poolKey, len(keys))}
 	for i, k := range keys {
 		if err := checkKeyID(k.ID); err != nil {
 			return nil, fmt.Errorf("key %d: %w", i+1, err)
@@ -44,8 +45,9 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 		}
 		secret := append([]byte(nil), k.Secret...)
 		kr.keys = append(kr.keys, Key{ID: k.ID, Secret: secret})
-		kr.byID[k.ID] = secret
+		kr.byID[k.ID] = newPoolKey(k.ID, secret)
 	}
+	kr.signer = kr.byID[keys[0].ID]
 	return kr, nil
 }
 
@@ -84,7 +86,7 @@ func (kr *Keyring) IDs() []string {
 	return ids
 }
 
-func (kr *Keyring) lookup(id string) ([]byte, bool) {
+func (kr *Keyring) lookup(id string) (*poolKey, bool) {
 	k, ok := kr.byID[id]
 	return k, ok
 }
