@@ -72,7 +72,7 @@ func Parse(header string) (Assertion, error) {
 	}
 	fields := strings.Split(rest, ",")
 	if len(fields) != 3 {
-		return Assertion{}, fmt.Errorf("%w: want v1,kid=...,t=...,sig=...", ErrMalformed)
+		return Assertion{}, fmt.Errorf("%w: want four fields v1,kid,t,sig", ErrMalformed)
 	}
 	a := Assertion{Version: version}
 	var ok bool
