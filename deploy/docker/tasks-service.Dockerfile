@@ -10,7 +10,7 @@ WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # Module files first, so dependency downloads stay cached while code changes.
 # go.work names every module, so every go.mod must be present.
-COPY go.work ./
+COPY go.work go.work.sum* ./
 COPY pkg/go.mod pkg/go.sum* pkg/
 COPY gateway/go.mod gateway/go.sum* gateway/
 COPY tasks-service/go.mod tasks-service/go.sum* tasks-service/

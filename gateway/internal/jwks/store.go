@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	for _, a := range cfg.Algorithms {
 		s.allowed[a] = true
 	}
-	s.cache = jwk.NewCache(ctx, jwk.WithErrSink(errSink{s}))
+	s.cache = jwk.NewCache(ctx, jwk.WithErrSink(errSink{s}), jwk.WithRefreshWindow(max(cfg.RefreshInterval/2, time.Second)))
 	err := s.cache.Register(cfg.URL,
 		jwk.WithHTTPClient(cfg.Client),
 		jwk.WithRefreshInterval(cfg.RefreshInterval),

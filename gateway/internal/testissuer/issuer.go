@@ -10,6 +10,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -207,4 +208,27 @@ func MintWithHeader(k Key, claims map[string]any, extra map[string]any) string {
 		panic(err)
 	}
 	return string(tok)
+}
+
+// MintRaw signs claims with k under exactly header (serialised as given,
+// so it may carry fields jwx would refuse to set).
+func MintRaw(k Key, header map[string]any, claims any) string {
+	h, err := json.Marshal(header)
+	if err != nil {
+		panic(err)
+	}
+	p, err := json.Marshal(claims)
+	if err != nil {
+		panic(err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
+	signer, err := jws.NewSigner(k.Alg)
+	if err != nil {
+		panic(err)
+	}
+	sig, err := signer.Sign([]byte(input), k.Private)
+	if err != nil {
+		panic(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

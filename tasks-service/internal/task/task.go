@@ -89,7 +89,7 @@ type Page struct {
 // Store reads and writes the tasks of exactly one user. Every method returns
 // *Error values with the codes documented on it; nothing else escapes.
 type Store interface {
-	// List returns Invalid (field "cursor") for a cursor it did not issue for
+	// List returns Malformed (field "cursor") for a cursor it did not issue for
 	// the same sort and order.
 	List(ctx context.Context, q ListQuery) (Page, error)
 	// Get returns NotFound when the task does not exist or belongs to someone else.

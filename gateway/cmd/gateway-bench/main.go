@@ -1,0 +1,312 @@
+// Command gateway-bench is the gateway's load run. It starts, as separate
+// processes on 127.0.0.1, a trivial upstream, an unauthenticated Fiber
+// reverse proxy to it and the gateway (with an in-process JWKS issuer and a
+// valid EdDSA token), drives each for a bounded time with N connections,
+// and prints requests/s, p50, p99 and the gateway's RSS.
+//
+//	gateway-bench -duration 5s -conns 64
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/testissuer"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/valyala/fasthttp"
+)
+
+func main() {
+	role := flag.String("role", "driver", "internal: driver, upstream, plainproxy or gateway")
+	upstream := flag.String("upstream", "", "internal: upstream address for -role plainproxy")
+	duration := flag.Duration("duration", 2*time.Second, "load time per target and round (capped at 10s)")
+	rounds := flag.Int("rounds", 3, "rounds; targets are interleaved and the median round is reported (1-5)")
+	conns := flag.Int("conns", 64, "concurrent connections")
+	flag.Parse()
+	var err error
+	switch *role {
+	case "upstream":
+		err = runUpstream()
+	case "plainproxy":
+		err = runPlainProxy(*upstream)
+	case "gateway":
+		err = runGateway()
+	case "driver":
+		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 5))
+	default:
+		err = fmt.Errorf("unknown role %q", *role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// child is a server process started by the driver.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+func spawn(name string, env []string, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return &child{name: name, cmd: cmd, addr: addr}, nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	return nil, fmt.Errorf("%s exited before announcing its address", name)
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+// rssKB reads a process's resident set (VmRSS) in KiB.
+func rssKB(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// cpuTime is a process's user+system CPU time from /proc/PID/stat.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
+}
+
+type result struct {
+	name      string
+	reqs      int64
+	errs      int64
+	rps       float64
+	p50, p99  time.Duration
+	cpuPerReq time.Duration // server CPU per request (0 when not measured)
+}
+
+// load drives addr with conns connections for d and reports throughput and
+// latency percentiles. Every request must answer 200.
+func load(name, addr, path string, headers map[string]string, conns int, d time.Duration) result {
+	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	var errs atomic.Int64
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	warm := time.Now().Add(500 * time.Millisecond)
+	end := warm.Add(d)
+	for i := range conns {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + addr + path)
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			samples := make([]time.Duration, 0, 1<<16)
+			for {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				err := client.Do(req, resp)
+				if err != nil || resp.StatusCode() != 200 {
+					errs.Add(1)
+					continue
+				}
+				if t0.After(warm) {
+					samples = append(samples, time.Since(t0))
+				}
+			}
+			lat[i] = samples
+		})
+	}
+	wg.Wait()
+	var all []time.Duration
+	for _, s := range lat {
+		all = append(all, s...)
+	}
+	slices.Sort(all)
+	r := result{name: name, reqs: int64(len(all)), errs: errs.Load()}
+	if len(all) > 0 {
+		r.rps = float64(len(all)) / d.Seconds()
+		r.p50 = all[len(all)/2]
+		r.p99 = all[len(all)*99/100]
+	}
+	return r
+}
+
+func drive(d time.Duration, conns, rounds int) error {
+	key := testissuer.NewKey(jwa.EdDSA, "bench-key")
+	iss := testissuer.Start(key)
+	defer iss.Close()
+	token := testissuer.Mint(key, iss.Claims("bench-user-2f1c9a7e3b5d4c6a", time.Now()))
+
+	up, err := spawn("upstream", nil, "-role", "upstream")
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	plain, err := spawn("plainproxy", nil, "-role", "plainproxy", "-upstream", up.addr)
+	if err != nil {
+		return err
+	}
+	defer plain.stop()
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	gw, err := spawn("gateway", []string{
+		"BETTER_AUTH_URL=" + iss.URL,
+		"TASKS_SERVICE_URL=http://" + up.addr,
+		"IDENTITY_KEYS=bench:" + base64.StdEncoding.EncodeToString(secret),
+		"GATEWAY_ADDR=127.0.0.1:0",
+		"LOG_LEVEL=" + envOr("BENCH_LOG_LEVEL", "info"),
+	}, "-role", "gateway")
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	if err := waitReady(gw.addr); err != nil {
+		return err
+	}
+
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	// Rounds interleave the targets so that noise from other processes on
+	// the machine hits all of them alike; each target's median round counts.
+	var direct, plainR, gwR []result
+	var peak atomic.Int64
+	for range rounds {
+		direct = append(direct, measured(up, func() result { return load("upstream direct", up.addr, "/api/tasks", nil, conns, d) }))
+		plainR = append(plainR, measured(plain, func() result { return load("fiber proxy (no auth)", plain.addr, "/api/tasks", nil, conns, d) }))
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if kb := int64(rssKB(gw.cmd.Process.Pid, "VmRSS")); kb > peak.Load() {
+						peak.Store(kb)
+					}
+				}
+			}
+		}()
+		gwR = append(gwR, measured(gw, func() result { return load("gateway (EdDSA JWT)", gw.addr, "/api/tasks", auth, conns, d) }))
+		close(stop)
+	}
+	hwm := rssKB(gw.cmd.Process.Pid, "VmHWM")
+	results := []result{median(direct), median(plainR), median(gwR)}
+
+	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
+	fmt.Printf("%-24s %12s %10s %10s %12s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "errors", "req/s of every round")
+	for i, r := range results {
+		var all []string
+		for _, x := range [][]result{direct, plainR, gwR}[i] {
+			all = append(all, fmt.Sprintf("%.0f", x.rps))
+		}
+		fmt.Printf("%-24s %12.0f %10s %10s %12s %8d   %s\n", r.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq.Round(100*time.Nanosecond), r.errs, strings.Join(all, " "))
+	}
+	ratio := results[2].rps / results[1].rps
+	fmt.Printf("gateway / fiber proxy throughput: %.1f%% (target >= 85%%)\n", ratio*100)
+	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
+	for _, r := range gwR {
+		if r.errs > 0 || r.reqs == 0 {
+			return fmt.Errorf("gateway answered %d requests with errors", r.errs)
+		}
+	}
+	return nil
+}
+
+// measured runs fn and adds the CPU the server process c spent per
+// request, the figure least disturbed by other load on the machine. For
+// proxies it excludes the upstream's CPU.
+func measured(c *child, fn func() result) result {
+	before := cpuTime(c.cmd.Process.Pid)
+	r := fn()
+	if n := r.reqs + r.errs; n > 0 {
+		// Warm-up requests are not counted in reqs; scale by the measured
+		// share of the run (d of d+0.5s) is close enough for a ratio.
+		r.cpuPerReq = (cpuTime(c.cmd.Process.Pid) - before) / time.Duration(n)
+	}
+	return r
+}
+
+// median returns the round with the median throughput.
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int { return int(a.rps - b.rps) })
+	return s[len(s)/2]
+}
+
+func waitReady(addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		code, _, err := fasthttp.Get(nil, "http://"+addr+"/readyz")
+		if err == nil && code == 200 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("gateway at %s never became ready", addr)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/proxy"
+	"github.com/valyala/fasthttp"
+)
+
+func listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	return ln, nil
+}
+
+func interrupted() context.Context {
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt)
+	return ctx
+}
+
+// runUpstream is the trivial backend: 200 and a small JSON body.
+func runUpstream() error {
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	body := []byte(`{"items":[],"next_cursor":null}`)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(body)
+	}}
+	go func() { <-interrupted().Done(); _ = srv.Shutdown() }()
+	return srv.Serve(ln)
+}
+
+// runPlainProxy is the baseline: Fiber's own reverse proxy, no auth.
+func runPlainProxy(upstream string) error {
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.All("/*", func(c *fiber.Ctx) error {
+		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
+	})
+	go func() { <-interrupted().Done(); _ = app.Shutdown() }()
+	return app.Listener(ln)
+}
+
+// runGateway is the real gateway, configured from the environment like
+// cmd/gateway. Its logs are discarded by the driver.
+func runGateway() error {
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	defer out.Close()
+	g, err := server.New(cfg, observe.NewLogger(out, "gateway", cfg.LogLevel), server.Hooks{})
+	if err != nil {
+		return err
+	}
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return g.Run(interrupted(), ln)
+}

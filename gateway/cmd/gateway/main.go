@@ -1,0 +1,62 @@
+// Command gateway is Gatehouse's edge: it verifies Better Auth JWTs and
+// forwards requests with a signed identity. It is configured only by the
+// environment; run with -h for the list of variables.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+)
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: gateway\n\n"+
+			"Verifies Better Auth JWTs at the edge and forwards /api/tasks... to the tasks\n"+
+			"service with a signed X-User-ID; /api/auth/* goes to Better Auth untouched.\n"+
+			"Stops gracefully on SIGTERM or SIGINT.\n\n%s", settings.Usage(config.Vars))
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	// Access logs are batched: one write per 100 ms instead of one per
+	// request. Close flushes them when the gateway stops.
+	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	defer out.Close()
+	log := observe.NewLogger(out, "gateway", cfg.LogLevel)
+	g, err := server.New(cfg, log, server.Hooks{})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("GATEWAY_ADDR: cannot listen on %s: %w", cfg.Addr, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return g.Run(ctx, ln)
+}

@@ -1,0 +1,277 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// KeySource finds the verification key for a kid; *jwks.Store is one. It
+// returns jwks.ErrNotReady or jwks.ErrUnknownKey when it has none.
+type KeySource interface {
+	Key(ctx context.Context, kid string) (jwks.Key, error)
+}
+
+// Config configures an Authenticator.
+type Config struct {
+	Keys KeySource
+	// Algorithms are the asymmetric algorithms accepted (default: all that
+	// Better Auth can issue).
+	Algorithms []jwa.SignatureAlgorithm
+	Issuer     string
+	Audience   string
+	// Leeway is the clock skew allowed for exp, nbf and iat.
+	Leeway time.Duration
+	// MaxTokenBytes bounds the token (default 8 KiB).
+	MaxTokenBytes int
+	// SharedSecret, when non-empty, enables HS256 tokens signed with it. It
+	// never applies to a token whose header names another algorithm.
+	SharedSecret []byte
+	// CacheSize bounds the verified-token cache; 0 means 10000, <0 disables.
+	CacheSize int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Principal is who a verified token speaks for.
+type Principal struct {
+	Subject string
+	KeyID   string    // "" for shared-secret tokens
+	Expiry  time.Time // exp; the cache keeps the token until Expiry+Leeway
+}
+
+// Authenticator verifies tokens. It is safe for concurrent use.
+type Authenticator struct {
+	cfg       Config
+	allowed   map[jwa.SignatureAlgorithm]jws.Verifier
+	hs256     jws.Verifier
+	cache     *tokenCache
+	validate  []jwt.ValidateOption
+	maxTokenB int
+}
+
+// DefaultMaxTokenBytes bounds a token when Config.MaxTokenBytes is 0.
+const DefaultMaxTokenBytes = 8 << 10
+
+// New returns an Authenticator for cfg.
+func New(cfg Config) (*Authenticator, error) {
+	if cfg.Keys == nil && len(cfg.SharedSecret) == 0 {
+		return nil, errors.New("authn: neither a key source nor a shared secret")
+	}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("authn: issuer and audience are required")
+	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = jwks.SupportedAlgorithms
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Authenticator{cfg: cfg, allowed: make(map[jwa.SignatureAlgorithm]jws.Verifier), maxTokenB: cfg.MaxTokenBytes}
+	if a.maxTokenB <= 0 {
+		a.maxTokenB = DefaultMaxTokenBytes
+	}
+	for _, alg := range cfg.Algorithms {
+		if isSymmetric(alg) || alg == jwa.NoSignature {
+			return nil, fmt.Errorf("authn: %q cannot be a JWKS algorithm", alg)
+		}
+		v, err := jws.NewVerifier(alg)
+		if err != nil {
+			return nil, fmt.Errorf("authn: algorithm %q: %w", alg, err)
+		}
+		a.allowed[alg] = v
+	}
+	if len(cfg.SharedSecret) > 0 {
+		v, err := jws.NewVerifier(jwa.HS256)
+		if err != nil {
+			return nil, err
+		}
+		a.hs256 = v
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		a.cache = newTokenCache(10000)
+	case cfg.CacheSize > 0:
+		a.cache = newTokenCache(cfg.CacheSize)
+	}
+	a.validate = []jwt.ValidateOption{
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithAcceptableSkew(cfg.Leeway),
+		jwt.WithRequiredClaim(jwt.ExpirationKey),
+		jwt.WithRequiredClaim(jwt.SubjectKey),
+	}
+	return a, nil
+}
+
+// MaxTokenBytes is the token size limit in force.
+func (a *Authenticator) MaxTokenBytes() int { return a.maxTokenB }
+
+// ForgetKeys drops cached tokens signed by any of kids. Wire it to
+// jwks.Store.OnRemove so a key that leaves the JWKS stops being honoured.
+func (a *Authenticator) ForgetKeys(kids []string) {
+	if a.cache != nil {
+		a.cache.forgetKids(kids)
+	}
+}
+
+// Verify verifies token and returns its principal. Steady-state traffic is
+// served from the verified-token cache without a signature check.
+func (a *Authenticator) Verify(ctx context.Context, token string) (Principal, error) {
+	if len(token) > a.maxTokenB {
+		return Principal{}, errTooLarge
+	}
+	now := a.cfg.Now()
+	var sum [32]byte
+	if a.cache != nil {
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+		if p, ok := a.cache.get(sum, now, a.cfg.Leeway); ok {
+			return p, nil
+		}
+	}
+	p, err := a.verify(ctx, token, now)
+	if err != nil {
+		return Principal{}, err
+	}
+	if a.cache != nil {
+		a.cache.put(sum, p, a.cfg.Leeway)
+	}
+	return p, nil
+}
+
+// header is the part of the JOSE header the gateway reads.
+type header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// refused are header fields that name keys or change processing. The
+// gateway never uses them; a token that carries one is rejected outright.
+var refused = []string{"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip"}
+
+func (a *Authenticator) verify(ctx context.Context, token string, now time.Time) (Principal, error) {
+	if !tokenShaped(unsafe.Slice(unsafe.StringData(token), len(token))) {
+		return Principal{}, errMalformed
+	}
+	h64, rest, _ := strings.Cut(token, ".")
+	p64, s64, _ := strings.Cut(rest, ".")
+	rawHeader, err := base64.RawURLEncoding.Strict().DecodeString(h64)
+	if err != nil {
+		return Principal{}, errMalformed
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(rawHeader, &fields); err != nil {
+		return Principal{}, errBadHeader
+	}
+	for _, name := range refused {
+		if _, ok := fields[name]; ok {
+			return Principal{}, errForbiddenHeader
+		}
+	}
+	var hdr header
+	if err := json.Unmarshal(rawHeader, &hdr); err != nil {
+		return Principal{}, errBadHeader
+	}
+	if hdr.Typ != "" && !strings.EqualFold(hdr.Typ, "JWT") {
+		return Principal{}, errBadType
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(s64)
+	if err != nil {
+		return Principal{}, errMalformed
+	}
+	signingInput := []byte(token[:len(h64)+1+len(p64)])
+
+	alg := jwa.SignatureAlgorithm(hdr.Alg)
+	var kid string
+	switch {
+	case hdr.Alg == "" || strings.EqualFold(hdr.Alg, "none"):
+		return Principal{}, errAlgNone
+	case alg == jwa.HS256 && a.hs256 != nil:
+		if err := a.hs256.Verify(signingInput, sig, a.cfg.SharedSecret); err != nil {
+			return Principal{}, errBadSignature
+		}
+	default:
+		verifier, ok := a.allowed[alg]
+		if !ok || a.cfg.Keys == nil {
+			return Principal{}, errAlgNotAllowed
+		}
+		if hdr.Kid == "" {
+			return Principal{}, errNoKid
+		}
+		key, err := a.cfg.Keys.Key(ctx, hdr.Kid)
+		switch {
+		case errors.Is(err, jwks.ErrNotReady):
+			return Principal{}, ErrKeysUnavailable
+		case errors.Is(err, jwks.ErrUnknownKey):
+			return Principal{}, errUnknownKid
+		case err != nil:
+			return Principal{}, err
+		}
+		if key.Alg != alg {
+			return Principal{}, errAlgMismatch
+		}
+		if err := verifier.Verify(signingInput, sig, key.Public); err != nil {
+			return Principal{}, errBadSignature
+		}
+		kid = key.ID
+	}
+
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(p64)
+	if err != nil {
+		return Principal{}, errMalformed
+	}
+	return a.claims(payload, kid, now)
+}
+
+// claims parses and validates the verified payload.
+func (a *Authenticator) claims(payload []byte, kid string, now time.Time) (Principal, error) {
+	if len(payload) == 0 || payload[0] != '{' {
+		return Principal{}, errBadClaims
+	}
+	tok, err := jwt.Parse(payload, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return Principal{}, errBadClaims
+	}
+	opts := append(a.validate[:len(a.validate):len(a.validate)], jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })))
+	if err := jwt.Validate(tok, opts...); err != nil {
+		switch {
+		case errors.Is(err, jwt.ErrTokenExpired()):
+			return Principal{}, errExpired
+		case errors.Is(err, jwt.ErrTokenNotYetValid()):
+			return Principal{}, errNotYetValid
+		case errors.Is(err, jwt.ErrInvalidIssuedAt()):
+			return Principal{}, errIssuedInFuture
+		case errors.Is(err, jwt.ErrInvalidIssuer()):
+			return Principal{}, errBadIssuer
+		case errors.Is(err, jwt.ErrInvalidAudience()):
+			return Principal{}, errBadAudience
+		case errors.Is(err, jwt.ErrRequiredClaim()):
+			if tok.Expiration().IsZero() {
+				return Principal{}, errMissingExp
+			}
+			return Principal{}, errBadSubject
+		}
+		return Principal{}, errBadClaims
+	}
+	if !identity.ValidUserID(tok.Subject()) {
+		return Principal{}, errBadSubject
+	}
+	return Principal{Subject: tok.Subject(), KeyID: kid, Expiry: tok.Expiration()}, nil
+}
+
+func isSymmetric(alg jwa.SignatureAlgorithm) bool {
+	return alg == jwa.HS256 || alg == jwa.HS384 || alg == jwa.HS512
+}

@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// Proxy forwards to the tasks service (signed identity) and to Better Auth
+// (untouched).
+type Proxy struct {
+	Tasks *Upstream
+	Auth  *Upstream
+	Keys  *identity.Keyring
+	// Now is the signing clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ToTasks forwards c to the tasks service at path (the canonical raw path,
+// already checked by CheckPath) for the verified user sub. The upstream
+// request carries none of the client's credentials or identity headers, and
+// gains X-User-ID and an X-Identity-Signature over the exact method,
+// request-target, user and body that the tasks service receives.
+func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
+	src := c.Request()
+	target := p.Tasks.Target(path, src.URI().QueryString())
+	req := p.build(c, p.Tasks, target, DropCredentials)
+	defer fasthttp.ReleaseRequest(req)
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	sig := p.Keys.Sign(identity.Request{
+		Method:     string(req.Header.Method()),
+		Target:     target,
+		UserID:     sub,
+		BodySHA256: identity.HashBody(req.Body()),
+	}, now())
+	req.Header.Set(identity.HeaderUserID, sub)
+	req.Header.Set(identity.HeaderSignature, sig)
+	return p.forward(c, p.Tasks, req)
+}
+
+// ToAuth forwards c to Better Auth with its path, query, Authorization and
+// cookies as received (hygiene aside), and returns every Set-Cookie.
+func (p *Proxy) ToAuth(c *fiber.Ctx) error {
+	src := c.Request()
+	target := p.Auth.Target(src.URI().PathOriginal(), src.URI().QueryString())
+	req := p.build(c, p.Auth, target, 0)
+	defer fasthttp.ReleaseRequest(req)
+	return p.forward(c, p.Auth, req)
+}
+
+// build returns a fresh upstream request: method, target, the headers
+// CopyHeaders lets through, X-Forwarded-* from the connection (never from
+// client headers), the request id and the body bytes as received.
+func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fasthttp.Request {
+	src := c.Request()
+	fctx := c.Context()
+	req := fasthttp.AcquireRequest()
+	CopyHeaders(&req.Header, &src.Header, flags)
+	req.Header.SetMethodBytes(src.Header.Method())
+	up.Prepare(req, target)
+	req.Header.Set(fiber.HeaderXForwardedFor, fctx.RemoteIP().String())
+	if fctx.IsTLS() {
+		req.Header.Set(fiber.HeaderXForwardedProto, "https")
+	} else {
+		req.Header.Set(fiber.HeaderXForwardedProto, "http")
+	}
+	if host := src.Header.Host(); len(host) > 0 {
+		req.Header.SetBytesV(fiber.HeaderXForwardedHost, host)
+	}
+	if id := observe.RequestIDOf(c); id != "" {
+		req.Header.Set(observe.HeaderRequestID, id)
+	}
+	if body := src.Body(); len(body) > 0 {
+		req.SetBodyRaw(body)
+	}
+	return req
+}
+
+func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request) error {
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := up.Do(req, resp); err != nil {
+		return err
+	}
+	CopyResponse(c.Response(), resp)
+	return nil
+}

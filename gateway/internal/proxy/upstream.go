@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Errors of Forward; the server maps them to 504 and 502.
+var (
+	ErrUpstreamTimeout     = errors.New("proxy: upstream did not answer in time")
+	ErrUpstreamUnavailable = errors.New("proxy: upstream unreachable or broke the connection")
+)
+
+// UpstreamConfig configures an Upstream.
+type UpstreamConfig struct {
+	URL         *url.URL
+	Timeout     time.Duration // whole exchange; past it ErrUpstreamTimeout
+	DialTimeout time.Duration
+	MaxConns    int
+	// MaxResponseBytes bounds an upstream response body (default 16 MiB).
+	MaxResponseBytes int
+}
+
+// Upstream is one backend reached over a reused pool of connections.
+type Upstream struct {
+	scheme   string
+	host     string
+	basePath string
+	timeout  time.Duration
+	client   *fasthttp.HostClient
+}
+
+// NewUpstream returns an Upstream for cfg.URL (http or https).
+func NewUpstream(cfg UpstreamConfig) *Upstream {
+	u := cfg.URL
+	host := u.Host
+	tls := u.Scheme == "https"
+	addr := host
+	if u.Port() == "" {
+		if tls {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		} else {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 16 << 20
+	}
+	dialTimeout := cfg.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = 3 * time.Second
+	}
+	return &Upstream{
+		scheme:   u.Scheme,
+		host:     host,
+		basePath: strings.TrimRight(u.EscapedPath(), "/"),
+		timeout:  cfg.Timeout,
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			IsTLS:                         tls,
+			MaxConns:                      max(cfg.MaxConns, 1),
+			MaxIdleConnDuration:           30 * time.Second,
+			MaxResponseBodySize:           cfg.MaxResponseBytes,
+			DisablePathNormalizing:        true,
+			DisableHeaderNamesNormalizing: false,
+			NoDefaultUserAgentHeader:      true,
+			MaxConnWaitTimeout:            cfg.Timeout,
+			RetryIf:                       func(*fasthttp.Request) bool { return false },
+			Dial: func(a string) (net.Conn, error) {
+				return fasthttp.DialTimeout(a, dialTimeout)
+			},
+		},
+	}
+}
+
+// Target returns the request-target sent upstream for a client's raw path
+// and raw query: the upstream's base path, the path, and "?query" when the
+// query is not empty. The identity assertion signs exactly this string.
+func (u *Upstream) Target(rawPath, rawQuery []byte) string {
+	n := len(u.basePath) + len(rawPath) + 1 + len(rawQuery)
+	b := make([]byte, 0, n)
+	b = append(b, u.basePath...)
+	b = append(b, rawPath...)
+	if len(rawQuery) > 0 {
+		b = append(b, '?')
+		b = append(b, rawQuery...)
+	}
+	return string(b)
+}
+
+// Prepare points req at target on this upstream and sets Host to the
+// upstream's host.
+func (u *Upstream) Prepare(req *fasthttp.Request, target string) {
+	req.SetRequestURI(u.scheme + "://" + u.host + target)
+	req.URI().DisablePathNormalizing = true
+	req.Header.SetHost(u.host)
+}
+
+// Do sends req and fills resp. It returns ErrUpstreamTimeout or
+// ErrUpstreamUnavailable (wrapping the cause) on failure.
+func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
+	err := u.client.DoDeadline(req, resp, time.Now().Add(u.timeout))
+	if err == nil {
+		return nil
+	}
+	var ne net.Error
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+		return errors.Join(ErrUpstreamTimeout, err)
+	}
+	return errors.Join(ErrUpstreamUnavailable, err)
+}
+
+// CopyResponse moves an upstream response onto dst. Headers the gateway
+// already set win: CORS (Access-Control-*) and the request id are never
+// taken from an upstream; hop-by-hop headers stay behind; repeated headers
+// and every Set-Cookie pass unchanged.
+func CopyResponse(dst, src *fasthttp.Response) {
+	dst.SetStatusCode(src.StatusCode())
+	var seen [16][]byte
+	n := 0
+	src.Header.VisitAll(func(k, v []byte) {
+		if skipResponseHeader(k) || hasPrefixFold(k, "access-control-") {
+			return
+		}
+		if string(k) == fasthttp.HeaderSetCookie || bytes.EqualFold(k, []byte(fasthttp.HeaderVary)) {
+			dst.Header.AddBytesKV(k, v)
+			return
+		}
+		for _, s := range seen[:n] {
+			if bytes.EqualFold(s, k) {
+				dst.Header.AddBytesKV(k, v)
+				return
+			}
+		}
+		if n < len(seen) {
+			seen[n] = k
+			n++
+		}
+		dst.Header.SetBytesKV(k, v)
+	})
+	dst.SetBody(src.Body())
+}
+
+func hasPrefixFold(s []byte, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(string(s[:len(prefix)]), prefix)
+}

@@ -1,0 +1,74 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
+	"github.com/gofiber/fiber/v2"
+)
+
+// Limiter applies one Rate per key, under a name that separates its keys
+// from other limiters' and that clients see in the RateLimit headers.
+type Limiter struct {
+	name  string
+	rate  Rate
+	store *Store
+}
+
+// New returns a Limiter called name (e.g. "user", "ip") applying rate with
+// the state in store.
+func New(name string, rate Rate, store *Store) *Limiter {
+	return &Limiter{name: name, rate: rate, store: store}
+}
+
+// Allow decides one request for key. A disabled Rate allows everything.
+func (l *Limiter) Allow(ctx context.Context, key string) Decision {
+	if !l.rate.Enabled() {
+		return Decision{Allowed: true}
+	}
+	return l.store.allow(ctx, storeKey(l.name, key), l.rate)
+}
+
+// Middleware limits requests by the key that key returns. A request for
+// which key returns false (no user, no address) is passed on unlimited: the
+// user limiter belongs after authentication, which refuses anonymous
+// requests itself. Every limited response carries the RateLimit-Policy and
+// RateLimit headers (draft-ietf-httpapi-ratelimit-headers); a refused one is
+// 429 problem+json with Retry-After in whole seconds.
+func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler {
+	policy := fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window()))
+	return func(c *fiber.Ctx) error {
+		if !l.rate.Enabled() {
+			return c.Next()
+		}
+		k, ok := key(c)
+		if !ok || k == "" {
+			return c.Next()
+		}
+		d := l.Allow(c.UserContext(), k)
+		c.Set("RateLimit-Policy", policy)
+		if !d.Allowed {
+			retry := ceilSeconds(d.RetryAfter)
+			c.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", l.name, retry))
+			return problem.Write(c, problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too Many Requests",
+				fmt.Sprintf("Too many requests; retry in %d s.", retry)).
+				WithHeader(fiber.HeaderRetryAfter, strconv.Itoa(retry)))
+		}
+		c.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", l.name, d.Remaining, ceilSeconds(d.Reset)))
+		return c.Next()
+	}
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1: a client told to
+// retry in 0 s would retry at once and be refused again.
+func ceilSeconds(d time.Duration) int {
+	s := int(math.Ceil(d.Seconds()))
+	if s < 1 {
+		return 1
+	}
+	return s
+}

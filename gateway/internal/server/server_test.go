@@ -1,0 +1,287 @@
+package server_test
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/testissuer"
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+)
+
+func TestTasksRouteSignsWhatItSends(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	body := `{"title":"buy milk"}`
+	resp := h.do(t, reqWithBody("POST", "/api/tasks?x=1&tag=a%20b", body, "Authorization: Bearer "+h.token("alice"), "Content-Type: application/json", "X-Request-ID: req-123"))
+	if resp.status != 200 {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	got := h.tasks.requests()
+	if len(got) != 1 {
+		t.Fatalf("upstream saw %d requests", len(got))
+	}
+	s := got[0]
+	if s.Target != "/api/tasks?x=1&tag=a%20b" || s.Body != body || s.Method != "POST" || s.VerifyErr != nil {
+		t.Fatalf("upstream got %s %s %q verify=%v", s.Method, s.Target, s.Body, s.VerifyErr)
+	}
+	if s.Header.Get("X-Request-Id") != "req-123" || resp.header.Get("X-Request-Id") != "req-123" {
+		t.Fatalf("request id not propagated: upstream %q, client %q", s.Header.Get("X-Request-Id"), resp.header.Get("X-Request-Id"))
+	}
+	if resp.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatal("security headers missing")
+	}
+}
+
+func TestCompatRoute(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	tok := "Authorization: Bearer " + h.token("alice")
+	resp := h.do(t, reqWithBody("PATCH", "/api/alice/tasks/0d6b/complete?v=2", `{"completed":true}`, tok))
+	if resp.status != 200 {
+		t.Fatalf("own compat route: %d %s", resp.status, resp.body)
+	}
+	got := h.tasks.requests()
+	if len(got) != 1 || got[0].Target != "/api/tasks/0d6b/complete?v=2" || got[0].VerifyErr != nil || got[0].Header.Get(identity.HeaderUserID) != "alice" {
+		t.Fatalf("upstream got %+v", got)
+	}
+	resp = h.do(t, req("GET", "/api/bob/tasks", tok))
+	if resp.status != 403 || len(h.tasks.requests()) != 1 {
+		t.Fatalf("other user's compat route: %d, upstream saw %d", resp.status, len(h.tasks.requests()))
+	}
+	if p := resp.problem(t); p["status"] != float64(403) {
+		t.Fatalf("problem %v", p)
+	}
+	// Without a token the answer is 401, not 403: identity comes first.
+	if resp := h.do(t, req("GET", "/api/alice/tasks")); resp.status != 401 {
+		t.Fatalf("compat route without token: %d", resp.status)
+	}
+}
+
+func TestAuthPassthrough(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	body := `{"email":"a@example.com","password":"pw"}`
+	resp := h.do(t, reqWithBody("POST", "/api/auth/sign-in/email?callbackURL=%2Fhome", body,
+		"Cookie: better-auth.session_token=old; other=1", "Content-Type: application/json", "Authorization: Bearer opaque-session", "X-User-ID: bob"))
+	if resp.status != 200 {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	cookies := resp.header.Values("Set-Cookie")
+	if len(cookies) != 2 || !strings.Contains(strings.Join(cookies, ";"), "session_token=tok123") || !strings.Contains(strings.Join(cookies, ";"), "session_data=data456") {
+		t.Fatalf("Set-Cookie = %q, want both Better Auth cookies", cookies)
+	}
+	if resp.header.Get("Set-Auth-Jwt") != "header.payload.sig" {
+		t.Fatal("set-auth-jwt header lost")
+	}
+	got := h.auth.requests()
+	if len(got) != 1 {
+		t.Fatalf("auth upstream saw %d requests", len(got))
+	}
+	s := got[0]
+	if s.Target != "/api/auth/sign-in/email?callbackURL=%2Fhome" || s.Body != body ||
+		s.Header.Get("Cookie") != "better-auth.session_token=old; other=1" || s.Header.Get("Authorization") != "Bearer opaque-session" {
+		t.Fatalf("auth upstream got %s %q cookie=%q auth=%q", s.Target, s.Body, s.Header.Get("Cookie"), s.Header.Get("Authorization"))
+	}
+	if s.Header.Get("X-User-Id") != "" || s.Header.Get(identity.HeaderSignature) != "" {
+		t.Fatal("identity headers reached Better Auth")
+	}
+	if len(h.tasks.requests()) != 0 {
+		t.Fatal("auth request reached the tasks service")
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	resp := h.do(t, req("GET", "/api/tasks"))
+	if resp.status != 401 || !strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("no token: %d %q", resp.status, resp.header.Get("WWW-Authenticate"))
+	}
+	resp.problem(t)
+	other := testissuer.NewKey(jwa.EdDSA, "ba-key-1")
+	resp = h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+testissuer.Mint(other, h.iss.Claims("alice", time.Now()))))
+	wa := resp.header.Get("WWW-Authenticate")
+	if resp.status != 401 || !strings.Contains(wa, `error="invalid_token"`) || !strings.Contains(wa, "error_description=") {
+		t.Fatalf("forged token: %d %q", resp.status, wa)
+	}
+	if p := resp.problem(t); p["type"] == "" || strings.Contains(resp.body, "jws") {
+		t.Fatalf("problem leaks internals or lacks type: %s", resp.body)
+	}
+	if len(h.tasks.requests()) != 0 {
+		t.Fatal("unauthenticated request reached the tasks service")
+	}
+}
+
+func TestCookieTokenSource(t *testing.T) {
+	h := start(t, map[string]string{"JWT_COOKIE_NAME": "gh_jwt"})
+	h.waitReady(t)
+	resp := h.do(t, req("GET", "/api/tasks", "Cookie: a=1; gh_jwt="+h.token("alice")))
+	if resp.status != 200 || h.tasks.requests()[0].Header.Get("Cookie") != "" {
+		t.Fatalf("cookie token: %d %s", resp.status, resp.body)
+	}
+}
+
+func TestDeadAndSlowUpstreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	h := start(t, map[string]string{"TASKS_SERVICE_URL": dead})
+	h.waitReady(t)
+	resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("alice")))
+	if resp.status != 502 {
+		t.Fatalf("dead upstream: %d %s", resp.status, resp.body)
+	}
+	if p := resp.problem(t); strings.Contains(resp.body, "connection refused") || p["status"] != float64(502) {
+		t.Fatalf("502 problem leaks or is wrong: %s", resp.body)
+	}
+
+	// A listener that accepts and never answers.
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	h2 := start(t, map[string]string{"TASKS_SERVICE_URL": "http://" + hang.Addr().String(), "UPSTREAM_TIMEOUT": "300ms"})
+	h2.waitReady(t)
+	began := time.Now()
+	resp = h2.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h2.token("alice")))
+	if resp.status != 504 || time.Since(began) > 3*time.Second {
+		t.Fatalf("hanging upstream: %d after %s", resp.status, time.Since(began))
+	}
+	resp.problem(t)
+}
+
+func TestCORS(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	resp := h.do(t, req("OPTIONS", "/api/tasks", "Origin: https://app.example.com", "Access-Control-Request-Method: POST", "Access-Control-Request-Headers: authorization,content-type"))
+	if resp.status != 204 || resp.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || resp.header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("preflight: %d %v", resp.status, resp.header)
+	}
+	resp = h.do(t, req("OPTIONS", "/api/tasks", "Origin: https://evil.example", "Access-Control-Request-Method: POST"))
+	if resp.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from a foreign origin allowed: %v", resp.header)
+	}
+	resp = h.do(t, req("GET", "/api/tasks", "Origin: https://app.example.com", "Authorization: Bearer "+h.token("alice")))
+	if resp.status != 200 || resp.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+		t.Fatalf("proxied response lost CORS headers: %d %v", resp.status, resp.header)
+	}
+	if len(h.tasks.requests()) != 1 {
+		t.Fatalf("preflights reached the upstream: %d requests", len(h.tasks.requests()))
+	}
+}
+
+func TestJWKSOutageAndRotation(t *testing.T) {
+	h := start(t, map[string]string{"JWKS_MIN_REFRESH_INTERVAL": "300ms"})
+	h.waitReady(t)
+	h.iss.SetDown(true)
+
+	// Outage: Better Auth down. An unknown kid forces a refetch that fails;
+	// a token never seen before, signed by a known key, still works.
+	stranger := testissuer.NewKey(jwa.EdDSA, "unknown-kid")
+	if resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+testissuer.Mint(stranger, h.iss.Claims("x", time.Now())))); resp.status != 401 {
+		t.Fatalf("unknown kid during outage: %d", resp.status)
+	}
+	resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("erin-never-seen")))
+	if resp.status != 200 {
+		t.Fatalf("during JWKS outage: %d %s", resp.status, resp.body)
+	}
+	h.iss.SetDown(false)
+
+	// Rotation, once the minimum refetch interval has passed: a new key appears; its first token triggers a refetch.
+	rotated := testissuer.NewKey(jwa.ES256, "ba-key-2")
+	h.iss.SetKeys(h.key, rotated)
+	time.Sleep(350 * time.Millisecond)
+	resp = h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+testissuer.Mint(rotated, h.iss.Claims("dave", time.Now()))))
+	if resp.status != 200 || h.tasks.requests()[1].Header.Get(identity.HeaderUserID) != "dave" {
+		t.Fatalf("rotated key: %d %s", resp.status, resp.body)
+	}
+}
+
+func TestNotReadyBeforeFirstFetch(t *testing.T) {
+	down := testissuer.Start(testissuer.NewKey(jwa.EdDSA, "x"))
+	down.SetDown(true)
+	defer down.Close()
+	h := start(t, map[string]string{"JWKS_URL": down.JWKSURL()})
+	time.Sleep(100 * time.Millisecond)
+	if resp := h.do(t, req("GET", "/healthz")); resp.status != 200 {
+		t.Fatalf("healthz: %d", resp.status)
+	}
+	if resp := h.do(t, req("GET", "/readyz")); resp.status != 503 {
+		t.Fatalf("readyz before keys: %d", resp.status)
+	}
+	resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("alice")))
+	if resp.status != 503 || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("request before keys: %d %v", resp.status, resp.header)
+	}
+	down.SetDown(false)
+	h.waitReady(t)
+}
+
+func TestErrorsAreProblems(t *testing.T) {
+	h := start(t, map[string]string{"BODY_LIMIT": "2048"})
+	h.waitReady(t)
+	resp := h.do(t, req("GET", "/nowhere"))
+	if resp.status != 404 {
+		t.Fatalf("unknown route: %d", resp.status)
+	}
+	resp.problem(t)
+	resp = h.do(t, reqWithBody("POST", "/api/tasks", strings.Repeat("x", 4096), "Authorization: Bearer "+h.token("alice")))
+	if resp.status != 413 {
+		t.Fatalf("oversized body: %d", resp.status)
+	}
+	resp.problem(t)
+	resp = h.do(t, req("GET", "/metrics"))
+	if resp.status != 200 || !strings.Contains(resp.body, "http_requests_total") {
+		t.Fatalf("metrics: %d", resp.status)
+	}
+}
+
+func TestGracefulShutdownDrains(t *testing.T) {
+	h := start(t, nil)
+	h.tasks.handle = func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond)
+		_, _ = w.Write([]byte(`{"slow":true}`))
+	}
+	h.waitReady(t)
+	done := make(chan response, 1)
+	go func() { done <- h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("alice"))) }()
+	time.Sleep(100 * time.Millisecond)
+	h.cancel() // what SIGTERM does in main
+	select {
+	case resp := <-done:
+		if resp.status != 200 || !strings.Contains(resp.body, "slow") {
+			t.Fatalf("in-flight request: %d %s", resp.status, resp.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight request never finished")
+	}
+	select {
+	case err := <-h.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		h.done <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after drain")
+	}
+	if _, err := net.DialTimeout("tcp", h.addr, time.Second); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}

@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+)
+
+// TestSpoofingAttempts: whatever a client sends, the tasks upstream sees
+// exactly one X-User-ID, the token's sub, with a signature that verifies
+// over what it received — or the request never reaches it.
+func TestSpoofingAttempts(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	bearer := "Authorization: Bearer " + h.token("alice")
+	forged := "X-Identity-Signature: v1,kid=k1,t=1700000000,sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+	cases := []struct {
+		name    string
+		raw     string
+		blocked int // expected status when the request must not be forwarded; 0 = forwarded
+		check   func(t *testing.T, s seen)
+	}{
+		{name: "client X-User-ID", raw: req("GET", "/api/tasks", bearer, "X-User-ID: bob")},
+		{name: "two client X-User-ID headers", raw: req("GET", "/api/tasks", "X-User-ID: bob", bearer, "X-User-Id: carol")},
+		{name: "underscore spelling X_User_ID", raw: req("GET", "/api/tasks", bearer, "X_User_ID: bob")},
+		{name: "mixed spelling x_user-id", raw: req("GET", "/api/tasks", bearer, "x_user-id: bob")},
+		{name: "forged X-Identity-Signature", raw: req("GET", "/api/tasks", bearer, forged)},
+		{name: "underscore X_Identity_Signature", raw: req("GET", "/api/tasks", bearer, "X_Identity_Signature: v1,kid=k1,t=1,sig=x")},
+		{name: "other X-Identity-* header", raw: req("GET", "/api/tasks", bearer, "X-Identity-Email: bob@example.com")},
+		{name: "Connection names X-User-ID", raw: req("GET", "/api/tasks", bearer, "Connection: X-User-ID, X-Identity-Signature")},
+		{name: "Connection names a smuggled header", raw: req("GET", "/api/tasks", bearer, "Connection: keep-alive, X-Smuggled", "X-Smuggled: 1"), check: func(t *testing.T, s seen) {
+			if s.Header.Get("X-Smuggled") != "" {
+				t.Error("header named by Connection was forwarded")
+			}
+		}},
+		{name: "X-Forwarded-* games", raw: req("GET", "/api/tasks", bearer, "X-Forwarded-For: 10.0.0.1", "X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https", "Forwarded: for=1.2.3.4;host=evil", "X-Real-IP: 10.9.9.9"), check: func(t *testing.T, s seen) {
+			if got := s.Header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
+				t.Errorf("X-Forwarded-For = %q, want [127.0.0.1]", got)
+			}
+			if got := s.Header.Get("X-Forwarded-Host"); got != "gateway.test" {
+				t.Errorf("X-Forwarded-Host = %q", got)
+			}
+			if got := s.Header.Get("X-Forwarded-Proto"); got != "http" {
+				t.Errorf("X-Forwarded-Proto = %q", got)
+			}
+			if s.Header.Get("Forwarded") != "" || s.Header.Get("X-Real-Ip") != "" {
+				t.Error("client Forwarded/X-Real-IP forwarded")
+			}
+		}},
+		{name: "credentials are not forwarded", raw: req("GET", "/api/tasks", bearer, "Cookie: better-auth.session_token=abc"), check: func(t *testing.T, s seen) {
+			if s.Header.Get("Authorization") != "" || s.Header.Get("Cookie") != "" {
+				t.Errorf("credentials reached the tasks service: %v", s.Header)
+			}
+		}},
+		{name: "method override header", raw: req("POST", "/api/tasks", bearer, "X-HTTP-Method-Override: DELETE", "Content-Length: 0"), check: func(t *testing.T, s seen) {
+			if s.Header.Get("X-Http-Method-Override") != "" {
+				t.Error("method override forwarded")
+			}
+		}},
+		{name: "dot-dot into auth", raw: req("GET", "/api/tasks/../auth/get-session", bearer), blocked: 400},
+		{name: "encoded dot-dot", raw: req("GET", "/api/tasks/%2e%2E/auth", bearer), blocked: 400},
+		{name: "encoded slash", raw: req("GET", "/api/tasks%2F..%2Fauth", bearer), blocked: 400},
+		{name: "encoded backslash", raw: req("GET", "/api/tasks/..%5Cauth", bearer), blocked: 400},
+		{name: "double-encoded dot", raw: req("GET", "/api/tasks/%252e%252e/x", bearer), blocked: 400},
+		{name: "single dot segment", raw: req("GET", "/api/./tasks", bearer), blocked: 400},
+		{name: "empty segment", raw: req("GET", "/api//tasks", bearer), blocked: 400},
+		{name: "compat route for another user", raw: req("GET", "/api/bob/tasks", bearer), blocked: 403},
+		{name: "compat route with encoded user id", raw: req("GET", "/api/b%6Fb/tasks", bearer), blocked: 403},
+		{name: "upper-case path", raw: req("GET", "/API/tasks", bearer), blocked: 404},
+		{name: "spoofed identity without a token", raw: req("GET", "/api/tasks", "X-User-ID: alice", forged), blocked: 401},
+		{name: "token in the query string", raw: req("GET", "/api/tasks?access_token="+strings.TrimPrefix(bearer, "Authorization: Bearer ")), blocked: 401},
+		{name: "TRACE", raw: req("TRACE", "/api/tasks", bearer), blocked: 405},
+	}
+	if len(cases) < 12 {
+		t.Fatalf("only %d spoofing cases", len(cases))
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.tasks.reset()
+			h.auth.reset()
+			resp := h.do(t, tc.raw)
+			got := h.tasks.requests()
+			if tc.blocked != 0 {
+				if resp.status != tc.blocked {
+					t.Fatalf("status %d, want %d (body %s)", resp.status, tc.blocked, resp.body)
+				}
+				resp.problem(t)
+				if len(got) != 0 || len(h.auth.requests()) != 0 {
+					t.Fatalf("blocked request reached an upstream: %+v %+v", got, h.auth.requests())
+				}
+				return
+			}
+			if resp.status != http.StatusOK || len(got) != 1 {
+				t.Fatalf("status %d, upstream saw %d requests (body %s)", resp.status, len(got), resp.body)
+			}
+			s := got[0]
+			if ids := s.Header.Values(identity.HeaderUserID); len(ids) != 1 || ids[0] != "alice" {
+				t.Fatalf("upstream X-User-ID = %q, want [alice]", ids)
+			}
+			if s.VerifyErr != nil {
+				t.Fatalf("upstream could not verify the assertion: %v", s.VerifyErr)
+			}
+			for name := range s.Header {
+				n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+				if (strings.HasPrefix(n, "x-user-") && name != "X-User-Id") || (strings.HasPrefix(n, "x-identity-") && name != "X-Identity-Signature") {
+					t.Errorf("client header %q reached the upstream", name)
+				}
+			}
+			if sigs := s.Header.Values(identity.HeaderSignature); len(sigs) != 1 {
+				t.Errorf("%d signatures reached the upstream", len(sigs))
+			}
+			if tc.check != nil {
+				tc.check(t, s)
+			}
+		})
+	}
+}

@@ -1,0 +1,168 @@
+// Command tasks-service is the data API behind the gateway.
+//
+//	tasks-service [serve]                 serve HTTP (default)
+//	tasks-service migrate up|down|status  manage the schema over MIGRATIONS_DATABASE_URL
+//
+// Configuration comes from the environment only; -h lists it. This is the
+// only place that reads the environment or the command line.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/config"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
+	"github.com/uptrace/bun"
+)
+
+const usage = `Usage:
+  tasks-service [serve]                  serve the API (default)
+  tasks-service migrate up|down|status   apply, roll back (last group) or list migrations
+  tasks-service -h                       this help
+
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, env settings.Env, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch {
+	case cmd == "-h" || cmd == "--help" || cmd == "help":
+		fmt.Fprint(stdout, usage, settings.Usage(config.Vars))
+		return 0
+	case cmd == "serve" && len(args) <= 1:
+	case cmd == "migrate" && len(args) == 2 && (args[1] == "up" || args[1] == "down" || args[1] == "status"):
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+
+	cfg, err := config.Load(env)
+	if err != nil {
+		fmt.Fprintf(stderr, "tasks-service: configuration:\n%v\n", err)
+		return 2
+	}
+	log := observe.NewLogger(stderr, "tasks-service", cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cmd == "migrate" {
+		err = migrate(ctx, cfg, args[1], stdout, log)
+	} else {
+		err = serve(ctx, cfg, log)
+	}
+	if err != nil {
+		log.Error("tasks-service stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func migrate(ctx context.Context, cfg config.Config, action string, stdout io.Writer, log *slog.Logger) error {
+	db, err := connect(ctx, cfg, cfg.Migrations, postgres.PoolOptions{MaxOpen: 4, MaxIdle: 2}, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := migrations.New(db, cfg.RLSRole)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "up":
+		names, err := r.Up(ctx)
+		for _, n := range names {
+			fmt.Fprintln(stdout, "applied", n)
+		}
+		if err == nil && len(names) == 0 {
+			fmt.Fprintln(stdout, "nothing to apply")
+		}
+		return err
+	case "down":
+		names, err := r.Down(ctx)
+		for _, n := range names {
+			fmt.Fprintln(stdout, "rolled back", n)
+		}
+		if err == nil && len(names) == 0 {
+			fmt.Fprintln(stdout, "nothing to roll back")
+		}
+		return err
+	default:
+		st, err := r.Status(ctx)
+		for _, s := range st {
+			state := "pending"
+			if s.Applied {
+				state = fmt.Sprintf("applied (group %d)", s.GroupID)
+			}
+			fmt.Fprintf(stdout, "%s\t%s\n", s.Name, state)
+		}
+		return err
+	}
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.MigrateOnStart {
+		if err := migrate(ctx, cfg, "up", io.Discard, log); err != nil {
+			return fmt.Errorf("MIGRATE_ON_START: %w", err)
+		}
+		log.Info("migrations applied")
+	}
+	db, err := connect(ctx, cfg, cfg.Database, cfg.Pool, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	sdb := store.New(db, cfg.RLSRole)
+	app := api.New(api.Config{
+		Verifier:  identity.NewVerifier(cfg.IdentityKeys, cfg.IdentityMaxSkew),
+		Stores:    sdb.For,
+		Ready:     sdb.Ready,
+		Log:       log,
+		Metrics:   observe.NewMetrics("tasks-service"),
+		BodyLimit: cfg.BodyLimit,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("TASKS_ADDR: %w", err)
+	}
+	log.Info("tasks-service listening", "addr", ln.Addr().String(), "db", cfg.Database.String())
+
+	done := make(chan error, 1)
+	go func() { done <- app.Listener(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func connect(ctx context.Context, cfg config.Config, cc postgres.ConnConfig, pool postgres.PoolOptions, log *slog.Logger) (*bun.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	return postgres.Connect(ctx, cc, pool, log)
+}

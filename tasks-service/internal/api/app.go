@@ -1,0 +1,81 @@
+// Package api is the HTTP face of the tasks service (DESIGN Contract 3,
+// canonical routes): Fiber handlers that return errors, one identity
+// middleware, one error table.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
+	"github.com/gofiber/fiber/v2"
+)
+
+// OpenAPI is the OpenAPI 3.1 document of the public API, served at /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// StoreFactory returns the store of one verified user.
+type StoreFactory func(userID string) (task.Store, error)
+
+// Config is everything the API needs; main builds it.
+type Config struct {
+	Verifier  *identity.Verifier
+	Stores    StoreFactory
+	Ready     func(context.Context) error // nil error: the database answers
+	Log       *slog.Logger
+	Metrics   *observe.Metrics // optional
+	Now       func() time.Time // defaults to time.Now
+	BodyLimit int              // bytes; defaults to 64 KiB
+}
+
+// New returns the Fiber app with every route.
+func New(cfg Config) *fiber.App {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 64 << 10
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "tasks-service",
+		BodyLimit:             cfg.BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler(cfg.Log),
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           60 * time.Second,
+	})
+	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log))
+	if cfg.Metrics != nil {
+		app.Use(cfg.Metrics.Middleware())
+		app.Get("/metrics", cfg.Metrics.Handler())
+	}
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		if err := cfg.Ready(c.UserContext()); err != nil {
+			return task.Wrap(task.Unavailable, err, "the database is not reachable")
+		}
+		return c.JSON(fiber.Map{"status": "ready"})
+	})
+
+	h := handlers{}
+	authed := app.Group("", requireIdentity(cfg.Verifier, cfg.Stores, cfg.Now, cfg.Log))
+	authed.Get("/openapi.json", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/json")
+		return c.Send(OpenAPI)
+	})
+	authed.Get("/api/tasks", h.list)
+	authed.Post("/api/tasks", h.create)
+	authed.Get("/api/tasks/:id", h.get)
+	authed.Put("/api/tasks/:id", h.replace)
+	authed.Patch("/api/tasks/:id", h.update)
+	authed.Delete("/api/tasks/:id", h.remove)
+	authed.Patch("/api/tasks/:id/complete", h.complete)
+	return app
+}

@@ -1,0 +1,17 @@
+package api_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
+)
+
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) {
+	pg = pgtest.Setup("api")
+	code := m.Run()
+	pg.Close()
+	os.Exit(code)
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
+)
+
+// listParams are the query parameters of GET /api/tasks; any other is an error.
+var listParams = map[string]bool{
+	"status": true, "priority": true, "tag": true, "q": true, "due_before": true, "due_after": true,
+	"sort": true, "order": true, "limit": true, "cursor": true,
+}
+
+// parseListQuery validates the list parameters; every problem names its
+// parameter, and the error is Malformed (400).
+func parseListQuery(v url.Values) (task.ListQuery, error) {
+	q := task.ListQuery{Status: task.StatusAll, Sort: task.SortCreatedAt, Limit: task.DefaultLimit}
+	var bad []task.FieldError
+	fail := func(name, msg string) { bad = append(bad, task.FieldError{Field: name, Message: msg}) }
+	one := func(name string) (string, bool) {
+		vs, ok := v[name]
+		if !ok {
+			return "", false
+		}
+		if len(vs) > 1 {
+			fail(name, "may be given once")
+		}
+		return vs[0], true
+	}
+	for name := range v {
+		if !listParams[name] {
+			fail(name, "is not a known parameter")
+		}
+	}
+	if s, ok := one("status"); ok {
+		switch st := task.Status(s); st {
+		case task.StatusAll, task.StatusPending, task.StatusCompleted:
+			q.Status = st
+		default:
+			fail("status", "must be all, pending or completed")
+		}
+	}
+	if s, ok := one("priority"); ok {
+		if p := task.Priority(s); p.Rank() > 0 {
+			q.Priority = p
+		} else {
+			fail("priority", "must be low, medium or high")
+		}
+	}
+	for _, tag := range v["tag"] {
+		tag = strings.ToLower(strings.TrimSpace(tag))
+		if tag == "" || len(tag) > 4*task.MaxTagLength {
+			fail("tag", "must be a non-empty tag")
+			continue
+		}
+		q.Tags = append(q.Tags, tag)
+	}
+	if len(q.Tags) > task.MaxTags {
+		fail("tag", "may be given at most 20 times")
+	}
+	if s, ok := one("q"); ok {
+		q.Search = strings.TrimSpace(s)
+		if len(q.Search) > 200 || strings.ContainsRune(q.Search, 0) {
+			fail("q", "must be at most 200 characters of text")
+		}
+	}
+	for name, dst := range map[string]**time.Time{"due_before": &q.DueBefore, "due_after": &q.DueAfter} {
+		if s, ok := one(name); ok {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				fail(name, "must be an RFC 3339 date-time such as 2026-01-31T17:00:00Z")
+				continue
+			}
+			*dst = &t
+		}
+	}
+	if s, ok := one("sort"); ok {
+		q.Sort = ""
+		for _, known := range task.Sorts {
+			if task.Sort(s) == known {
+				q.Sort = known
+			}
+		}
+		if q.Sort == "" {
+			fail("sort", "must be created_at, updated_at, due_at, priority or title")
+		}
+	}
+	if s, ok := one("order"); ok {
+		switch s {
+		case "asc":
+		case "desc":
+			q.Desc = true
+		default:
+			fail("order", "must be asc or desc")
+		}
+	}
+	if s, ok := one("limit"); ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > task.MaxLimit {
+			fail("limit", "must be a whole number from 1 to 100")
+		}
+		q.Limit = n
+	}
+	if s, ok := one("cursor"); ok {
+		if s == "" {
+			fail("cursor", "must not be empty")
+		}
+		q.Cursor = s
+	}
+	if len(bad) > 0 {
+		sort.Slice(bad, func(i, j int) bool { return bad[i].Field < bad[j].Field })
+		return task.ListQuery{}, &task.Error{Code: task.Malformed, Message: "invalid query parameters", Fields: bad}
+	}
+	return q, nil
+}

@@ -1,0 +1,204 @@
+// Package pgtest gives each test package its own freshly migrated Postgres
+// database. The server is, in order: TEST_DATABASE_URL (a Neon branch, or
+// Postgres behind PgBouncer), a testcontainers Postgres when a Docker engine
+// answers, or the local server at postgres://postgres@127.0.0.1:5432/test.
+// With none reachable, tests skip — except when CI=true, where they fail.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
+	"github.com/testcontainers/testcontainers-go"
+	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/uptrace/bun"
+)
+
+// Role is the RLS role the test databases are migrated with.
+const Role = "tasks_rls"
+
+// LocalURL is the fallback server (trust auth, superuser postgres).
+const LocalURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Server is the database of one test package.
+type Server struct {
+	URL     string // of the package's own database
+	Source  string // where it came from, for logs
+	skip    string // why there is none
+	cleanup []func()
+}
+
+// Setup creates and migrates a database named gatehouse_test_<pkg>_<random>.
+// Call it from TestMain and Close the Server after m.Run.
+func Setup(pkg string) *Server {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := &Server{}
+	admin, source, err := s.server(ctx)
+	if err != nil {
+		s.skip = err.Error()
+		return s
+	}
+	s.Source = source
+	if err := s.createDatabase(ctx, admin, pkg); err != nil {
+		s.skip = fmt.Sprintf("%s: %v", source, err)
+		return s
+	}
+	return s
+}
+
+func (s *Server) server(ctx context.Context) (string, string, error) {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u, "TEST_DATABASE_URL", nil
+	}
+	if u, err := s.container(ctx); err == nil {
+		return u, "testcontainers", nil
+	}
+	cc, err := postgres.ParseDSN(LocalURL)
+	if err != nil {
+		return "", "", err
+	}
+	db, err := connect(ctx, cc, 5*time.Second)
+	if err != nil {
+		return "", "", fmt.Errorf("no Postgres: TEST_DATABASE_URL unset, no Docker engine, and %s: %v", LocalURL, err)
+	}
+	_ = db.Close()
+	return LocalURL, "local", nil
+}
+
+// container starts Postgres under testcontainers when a Docker engine answers.
+func (s *Server) container(ctx context.Context) (u string, err error) {
+	defer func() {
+		if r := recover(); r != nil { // testcontainers panics without Docker
+			err = fmt.Errorf("docker: %v", r)
+		}
+	}()
+	if os.Getenv("DOCKER_HOST") == "" {
+		if _, err := os.Stat("/var/run/docker.sock"); err != nil {
+			return "", err
+		}
+	}
+	p, err := testcontainers.ProviderDefault.GetProvider()
+	if err != nil {
+		return "", err
+	}
+	defer p.Close()
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.Health(hctx); err != nil {
+		return "", err
+	}
+	c, err := tcpostgres.Run(ctx, "postgres:17-alpine",
+		tcpostgres.WithDatabase("test"), tcpostgres.WithUsername("postgres"), tcpostgres.WithPassword("postgres"),
+		tcpostgres.BasicWaitStrategies())
+	if err != nil {
+		return "", err
+	}
+	s.cleanup = append(s.cleanup, func() { _ = testcontainers.TerminateContainer(c) })
+	return c.ConnectionString(ctx, "sslmode=disable")
+}
+
+// createDatabase makes the package's database and migrates it. When the
+// server refuses CREATE DATABASE (a locked-down Neon role), the given
+// database itself is migrated and used; tests use random user ids, so
+// leftovers do not disturb them.
+func (s *Server) createDatabase(ctx context.Context, admin, pkg string) error {
+	cc, err := postgres.ParseDSN(admin)
+	if err != nil {
+		return fmt.Errorf("TEST_DATABASE_URL: %v", err)
+	}
+	db, err := connect(ctx, cc, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s.URL = admin
+
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	name := "gatehouse_test_" + strings.ReplaceAll(pkg, "-", "_") + "_" + hex.EncodeToString(suffix[:])
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE ?", bun.Ident(name)); err == nil {
+		u, _ := url.Parse(admin)
+		u.Path = "/" + name
+		s.URL = u.String()
+		s.cleanup = append(s.cleanup, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			db, err := connect(ctx, cc, 10*time.Second)
+			if err != nil {
+				return
+			}
+			defer db.Close()
+			_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(name))
+		})
+	}
+	mdb, err := s.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer mdb.Close()
+	r, err := migrations.New(mdb, Role)
+	if err != nil {
+		return err
+	}
+	_, err = r.Up(ctx)
+	return err
+}
+
+// Open returns a pool on the package's database.
+func (s *Server) Open(ctx context.Context) (*bun.DB, error) {
+	cc, err := postgres.ParseDSN(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	return connect(ctx, cc, 30*time.Second)
+}
+
+// Need returns the package's database URL, or skips tb (fails it when
+// CI=true) when there is none.
+func (s *Server) Need(tb testing.TB) string {
+	tb.Helper()
+	if s.skip != "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true and no Postgres for integration tests: %s", s.skip)
+		}
+		tb.Skipf("no Postgres (set TEST_DATABASE_URL or start one on 127.0.0.1:5432): %s", s.skip)
+	}
+	return s.URL
+}
+
+// MustOpen returns a pool on the package's database, closed at cleanup.
+func (s *Server) MustOpen(tb testing.TB) *bun.DB {
+	tb.Helper()
+	s.Need(tb)
+	db, err := s.Open(context.Background())
+	if err != nil {
+		tb.Fatalf("open test database: %v", err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// Close drops the database and stops the container, if any.
+func (s *Server) Close() {
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
+}
+
+func connect(ctx context.Context, cc postgres.ConnConfig, timeout time.Duration) (*bun.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return postgres.Connect(ctx, cc, postgres.PoolOptions{MaxOpen: 30, MaxIdle: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}

@@ -1,0 +1,100 @@
+// Package store keeps tasks in Postgres with Bun. A Tasks value is bound to
+// one user: every statement it writes carries user_id = ?, and every
+// statement runs behind a prelude that switches to the unprivileged RLS role
+// and sets app.user_id for the transaction only, so Postgres row-level
+// security enforces the same boundary a second time.
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
+)
+
+// StatementTimeout bounds every request's statements.
+const StatementTimeout = "5s"
+
+// DB hands out per-user stores over one pool.
+type DB struct {
+	db       *bun.DB
+	role     string
+	skipRole bool
+}
+
+// Option configures a DB.
+type Option func(*DB)
+
+// WithoutRLSRole skips SET LOCAL ROLE, so a superuser login bypasses RLS.
+// It exists only to measure what RLS costs (tasks-bench); never serve with it.
+func WithoutRLSRole() Option { return func(d *DB) { d.skipRole = true } }
+
+// New returns a DB that runs every statement as role, which must be the
+// unprivileged role the migrations created.
+func New(db *bun.DB, role string, opts ...Option) *DB {
+	d := &DB{db: db, role: role}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// For returns the store of userID; it fails with Unauthenticated for an id
+// that no verified assertion can carry.
+func (d *DB) For(userID string) (task.Store, error) {
+	return d.tasks(userID)
+}
+
+func (d *DB) tasks(userID string) (*Tasks, error) {
+	if !identity.ValidUserID(userID) {
+		return nil, task.Errorf(task.Unauthenticated, "invalid user id")
+	}
+	prelude := "SET LOCAL statement_timeout = '" + StatementTimeout + "'; "
+	if !d.skipRole {
+		prelude += "SET LOCAL ROLE ?; "
+	}
+	prelude += "SET LOCAL app.user_id = ?; "
+	args := []any{userID}
+	if !d.skipRole {
+		args = []any{bun.Ident(d.role), userID}
+	}
+	return &Tasks{db: d.db, userID: userID, prelude: d.db.QueryGen().AppendQuery(nil, prelude, args...)}, nil
+}
+
+// Ready reports whether the database answers.
+func (d *DB) Ready(ctx context.Context) error { return postgres.Ping(ctx, d.db) }
+
+// Tasks is the store of one user. Each method sends its statements as ONE
+// simple-protocol message: "SET LOCAL ...; SET LOCAL ...; <statement>".
+// Postgres runs a multi-statement message as one implicit transaction, so the
+// settings are transaction-local (safe behind a transaction-mode pooler), an
+// error rolls everything back, and a request costs one round trip.
+type Tasks struct {
+	db      *bun.DB
+	userID  string
+	prelude []byte
+}
+
+// run sends the prelude and q in one message and scans the rows of q into
+// dest (a pointer to a slice, or nil). Errors come back translated.
+func (s *Tasks) run(ctx context.Context, dest any, q schema.QueryAppender) error {
+	b, err := q.AppendQuery(s.db.QueryGen(), append([]byte(nil), s.prelude...))
+	if err != nil {
+		return task.Wrap(task.Internal, fmt.Errorf("build query: %w", err), "internal error")
+	}
+	rows, err := s.db.QueryContext(ctx, string(b))
+	if err != nil {
+		return translate(err)
+	}
+	if dest == nil {
+		defer rows.Close()
+		for rows.Next() {
+		}
+		return translate(rows.Err())
+	}
+	return translate(s.db.ScanRows(ctx, rows, dest))
+}
