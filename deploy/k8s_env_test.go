@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -160,7 +161,57 @@ func (m *k8sManifest) envProblems() []string {
 	}
 	p = append(p, m.databaseURLProblems()...)
 	p = append(p, m.serviceURLProblems()...)
+	p = append(p, m.expansionProblems()...)
+	p = append(p, m.redisProblems()...)
 	return p
+}
+
+// expansionProblems finds $(NAME) in commands, args and env values that
+// name no variable of the container: the kubelet leaves such a reference as
+// literal text, so Redis would run with the password "$(REDIS_PASSWORD)".
+func (m *k8sManifest) expansionProblems() []string {
+	var p []string
+	for _, pod := range m.pods() {
+		for _, c := range pod.spec.Containers {
+			env, _ := m.resolveEnv(&c)
+			texts := append(slices.Clone(c.Command), c.Args...)
+			for _, e := range c.Env {
+				texts = append(texts, e.Value)
+			}
+			for _, text := range texts {
+				for _, ref := range k8sVarRef.FindAllStringSubmatch(text, -1) {
+					if _, ok := env[ref[1]]; !ok {
+						p = append(p, fmt.Sprintf("%s: container %s: $(%s) names no variable of the container", pod, c.Name, ref[1]))
+					}
+				}
+			}
+		}
+	}
+	return p
+}
+
+// redisProblems checks that the gateway's REDIS_URL carries the password
+// the Redis server was started with.
+func (m *k8sManifest) redisProblems() []string {
+	gw, rd := m.deployment("gateway"), m.deployment("redis")
+	if gw == nil || rd == nil {
+		return nil
+	}
+	gwc, rdc := k8sContainer(gw.Spec.Template.Spec, "gateway"), k8sContainer(rd.Spec.Template.Spec, "redis")
+	if gwc == nil || rdc == nil {
+		return []string{"gateway or redis container missing"}
+	}
+	gwEnv, _ := m.resolveEnv(gwc)
+	rdEnv, _ := m.resolveEnv(rdc)
+	u, err := url.Parse(gwEnv["REDIS_URL"].value)
+	if err != nil || u.User == nil {
+		return []string{"Deployment/gateway: REDIS_URL is not a redis:// URL with a password"}
+	}
+	pw, _ := u.User.Password()
+	if !slices.Contains(rdc.Args, "--requirepass") || pw == "" || pw != rdEnv["REDIS_PASSWORD"].value {
+		return []string{"Deployment/gateway: REDIS_URL's password is not the one Redis requires (--requirepass $(REDIS_PASSWORD))"}
+	}
+	return nil
 }
 
 func (m *k8sManifest) binaryProblems(b k8sBinary) []string {
@@ -186,7 +237,8 @@ func (m *k8sManifest) binaryProblems(b k8sBinary) []string {
 			referenced[ref[1]] = true
 		}
 	}
-	for name, v := range env {
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		v := env[name]
 		decl, declared := settings.Lookup(b.vars, name)
 		switch {
 		case declared && decl.Secret && v.source != "secret":
@@ -398,12 +450,35 @@ func TestK8sLocalBetterAuthEnvironment(t *testing.T) {
 	if s := env["BETTER_AUTH_SECRET"]; s.source != "secret" || len(s.value) < 32 {
 		t.Errorf("better-auth: BETTER_AUTH_SECRET must come from a Secret and have >= 32 characters")
 	}
-	// The gateway must trust the issuer this server puts in its tokens.
+	// The gateway must expect the issuer and audience this server puts in
+	// its tokens (config.mjs: both default to BETTER_AUTH_URL), or every
+	// token fails verification. The gateway's side comes from its loader.
 	gw := k8sContainer(m.deployment("gateway").Spec.Template.Spec, "gateway")
 	gwEnv, _ := m.resolveEnv(gw)
-	if gwEnv["BETTER_AUTH_URL"].value != env["BETTER_AUTH_URL"].value {
-		t.Errorf("gateway BETTER_AUTH_URL %q != better-auth BETTER_AUTH_URL %q: every token would fail the issuer check",
-			gwEnv["BETTER_AUTH_URL"].value, env["BETTER_AUTH_URL"].value)
+	values := map[string]string{}
+	for k, v := range gwEnv {
+		values[k] = v.value
+	}
+	gwConfig, err := gatewayconfig.Load(settings.MapEnv(values))
+	if err != nil {
+		t.Fatalf("gateway config: %v", err)
+	}
+	issuer, audience := env["BETTER_AUTH_URL"].value, env["BETTER_AUTH_URL"].value
+	if v := env["BETTER_AUTH_JWT_ISSUER"].value; v != "" {
+		issuer = v
+	}
+	if v := env["BETTER_AUTH_JWT_AUDIENCE"].value; v != "" {
+		audience = v
+	}
+	if gwConfig.Issuer != issuer || gwConfig.Audience != audience {
+		t.Errorf("gateway expects iss %q aud %q, Better Auth issues iss %q aud %q", gwConfig.Issuer, gwConfig.Audience, issuer, audience)
+	}
+	// The JWKS and /api/auth/* go to the in-cluster Service.
+	for what, u := range map[string]string{"JWKS": gwConfig.JWKSURL, "auth upstream": gwConfig.AuthURL.String()} {
+		parsed, err := url.Parse(u)
+		if err != nil || !m.serviceHasPort(parsed.Hostname(), parsed.Port()) {
+			t.Errorf("gateway %s URL %q is not an in-cluster Service", what, u)
+		}
 	}
 }
 

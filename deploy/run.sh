@@ -6,15 +6,17 @@
 #   gateway             http://127.0.0.1:${GATEWAY_PORT:-8080}   <- the one a frontend talks to
 #
 # Database: DATABASE_URL when set (a Neon branch works; MIGRATIONS_DATABASE_URL
-# and AUTH_DATABASE_URL are honoured too), else the local Postgres on
+# and AUTH_DATABASE_URL are honoured too, Better Auth defaulting to the
+# migrations URL), else the local Postgres on
 # 127.0.0.1:5432, where the databases gatehouse and gatehouse_auth are created
 # when missing. Secrets: IDENTITY_KEYS and BETTER_AUTH_SECRET from the
 # environment, else development values generated once into .run/dev-secrets.env.
+# GATEHOUSE_RUN_DIR moves .run (binaries, logs, generated secrets) elsewhere.
 # Ctrl-C stops everything.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUN_DIR="$ROOT/.run"
+RUN_DIR=${GATEHOUSE_RUN_DIR:-$ROOT/.run}
 BIN="$RUN_DIR/bin"
 LOGS="$RUN_DIR/logs"
 BA_DIR="$ROOT/deploy/better-auth"
@@ -54,7 +56,8 @@ if [ -n "${DATABASE_URL:-}" ]; then
 		die "DATABASE_URL is set but that database does not answer (see above). Check the URL (Neon needs ?sslmode=require) or unset it to use a local Postgres on 127.0.0.1:5432."
 	fi
 	TASKS_DB_URL=$DATABASE_URL
-	AUTH_DB_URL=${AUTH_DATABASE_URL:-$DATABASE_URL}
+	# Better Auth migrates its schema at start: prefer the direct (non-pooler) URL.
+	AUTH_DB_URL=${AUTH_DATABASE_URL:-${MIGRATIONS_DATABASE_URL:-$DATABASE_URL}}
 else
 	if ! node "$BA_DIR/dbsetup.mjs" "$LOCAL_PG_URL" 2>/dev/null; then
 		cat >&2 <<EOF
@@ -76,6 +79,7 @@ MIGRATIONS_DB_URL=${MIGRATIONS_DATABASE_URL:-$TASKS_DB_URL}
 
 # ---- secrets -----------------------------------------------------------------
 SECRETS="$RUN_DIR/dev-secrets.env"
+SECRETS_SHOWN=${SECRETS#"$ROOT"/}
 if [ -z "${IDENTITY_KEYS:-}" ] || [ -z "${BETTER_AUTH_SECRET:-}" ]; then
 	if [ ! -f "$SECRETS" ]; then
 		# Kept across runs: Better Auth encrypts its JWT signing keys with
@@ -87,12 +91,12 @@ if [ -z "${IDENTITY_KEYS:-}" ] || [ -z "${BETTER_AUTH_SECRET:-}" ]; then
 			echo "IDENTITY_KEYS=dev1:$(rand)"
 			echo "BETTER_AUTH_SECRET=$(rand)"
 		} >"$SECRETS"
-		say "Generated development secrets into .run/dev-secrets.env"
+		say "Generated development secrets into $SECRETS_SHOWN"
 	fi
 	gen_identity=$(sed -n 's/^IDENTITY_KEYS=//p' "$SECRETS")
 	gen_secret=$(sed -n 's/^BETTER_AUTH_SECRET=//p' "$SECRETS")
-	[ -n "${IDENTITY_KEYS:-}" ] || { IDENTITY_KEYS=$gen_identity; echo "    IDENTITY_KEYS: development value from .run/dev-secrets.env (set IDENTITY_KEYS to use your own)"; }
-	[ -n "${BETTER_AUTH_SECRET:-}" ] || { BETTER_AUTH_SECRET=$gen_secret; echo "    BETTER_AUTH_SECRET: development value from .run/dev-secrets.env (set BETTER_AUTH_SECRET to use your own)"; }
+	[ -n "${IDENTITY_KEYS:-}" ] || { IDENTITY_KEYS=$gen_identity; echo "    IDENTITY_KEYS: development value from $SECRETS_SHOWN (set IDENTITY_KEYS to use your own)"; }
+	[ -n "${BETTER_AUTH_SECRET:-}" ] || { BETTER_AUTH_SECRET=$gen_secret; echo "    BETTER_AUTH_SECRET: development value from $SECRETS_SHOWN (set BETTER_AUTH_SECRET to use your own)"; }
 fi
 
 AUTH_URL="http://127.0.0.1:$BETTER_AUTH_PORT"
@@ -175,6 +179,7 @@ start gateway "$LOGS/gateway.log" env \
 	"$BIN/gateway"
 wait_ready gateway "$GATEWAY_URL/readyz" "$LOGS/gateway.log"
 
+LOGS_SHOWN=${LOGS#"$ROOT"/}
 email="me-$(node -p 'require("crypto").randomBytes(3).toString("hex")')@example.com"
 cat <<EOF
 
@@ -183,7 +188,7 @@ Gatehouse is running. Point your frontend at the gateway:
   gateway        $GATEWAY_URL      (API: /api/tasks..., auth: /api/auth/* -> Better Auth)
   Better Auth    $AUTH_URL      (JWKS: $AUTH_URL/api/auth/jwks)
   tasks-service  $TASKS_URL      (internal: only accepts requests signed by the gateway)
-  logs           .run/logs/{better-auth,tasks-service,gateway}.log
+  logs           $LOGS_SHOWN/{better-auth,tasks-service,gateway}.log
 
 Try it (copy-paste into another terminal):
 

@@ -4,7 +4,7 @@
 // gateway, except where they attack tasks-service directly.
 //
 // Run with `make test-e2e` (or `cd e2e && go test ./...`). Needs node >= 20
-// and Postgres (E2E_DATABASE_URL, else TEST_DATABASE_URL, else
-// postgres://postgres@127.0.0.1:5432/test); skips without them locally and
-// fails when CI=true.
+// and a Postgres that allows CREATE DATABASE: E2E_DATABASE_URL (a direct,
+// non-pooler URL), else postgres://postgres@127.0.0.1:5432/test. Without
+// them the tests skip locally and fail when CI=true.
 package e2e

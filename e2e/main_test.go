@@ -61,7 +61,7 @@ func setup() (int, func()) {
 	}
 	env.root = root
 	env.betterAuth = filepath.Join(root, "deploy", "better-auth")
-	env.adminDBURL = firstNonEmpty(os.Getenv("E2E_DATABASE_URL"), os.Getenv("TEST_DATABASE_URL"),
+	env.adminDBURL = firstNonEmpty(os.Getenv("E2E_DATABASE_URL"),
 		"postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 
 	if reason := checkNode(); reason != "" {

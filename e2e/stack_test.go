@@ -103,6 +103,10 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		// Refetch the JWKS in the background every second, so the test with
 		// Better Auth down sees failed refreshes (the jwk.Cache trap).
 		"JWKS_REFRESH_INTERVAL=1s",
+		// The suite sends bursts from one address as one user; the gateway's
+		// rate limits are tested in the gateway module, not here.
+		"RATE_LIMIT_USER_RPS=200", "RATE_LIMIT_USER_BURST=1000",
+		"RATE_LIMIT_IP_RPS=50", "RATE_LIMIT_IP_BURST=200",
 	}
 	if cfg.publicIssuer {
 		gatewayEnv = append(gatewayEnv, "JWT_ISSUER="+s.issuer, "JWT_AUDIENCE="+s.issuer)

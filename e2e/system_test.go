@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +23,8 @@ func TestSystem(t *testing.T) {
 		t.Run(cfg.alg, func(t *testing.T) { runSuite(t, cfg) })
 	}
 }
+
+var opaqueID = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
 
 type task struct {
 	ID          string   `json:"id"`
@@ -64,8 +67,16 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		if h.Alg != cfg.alg {
 			t.Errorf("alg = %q, want %q", h.Alg, cfg.alg)
 		}
-		if h.Kid == "" {
-			t.Error("no kid in the JWT header")
+		// DESIGN, Contract 1: {"alg":...,"kid":"<32 chars>"} without typ, and
+		// user ids are 32 opaque alphanumerics (not UUIDs).
+		if len(h.Kid) != 32 {
+			t.Errorf("kid %q has %d characters, want 32", h.Kid, len(h.Kid))
+		}
+		if h.Typ != "" {
+			t.Errorf("typ = %q, want none", h.Typ)
+		}
+		if !opaqueID.MatchString(alice.id) {
+			t.Errorf("user id %q is not 32 alphanumerics", alice.id)
 		}
 		if c.Sub != alice.id {
 			t.Errorf("sub = %q, want the user id %q", c.Sub, alice.id)
@@ -170,8 +181,9 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		// A flipped signature byte.
 		parts := strings.Split(aliceJWT, ".")
 		sig := []byte(parts[2])
-		sig[5] ^= 0x01
-		if sig[5] == '-' || sig[5] == '_' || sig[5] < '0' {
+		if sig[5] == 'A' { // another valid base64url character: the bytes change, the format does not
+			sig[5] = 'B'
+		} else {
 			sig[5] = 'A'
 		}
 		tampered := parts[0] + "." + parts[1] + "." + string(sig)

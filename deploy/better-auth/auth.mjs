@@ -59,14 +59,17 @@ const MIGRATION_LOCK = 7_426_113_901;
 export async function migrate(opts, pool) {
   const client = await pool.connect();
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
-    try {
-      const { toBeCreated, toBeAdded, runMigrations } = await getMigrations(opts);
-      if (toBeCreated.length > 0 || toBeAdded.length > 0) await runMigrations();
-      return { created: toBeCreated.map((t) => t.table), altered: toBeAdded.map((t) => t.table) };
-    } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
-    }
+    // A transaction-level lock, so it also holds behind PgBouncer in
+    // transaction mode (Neon's -pooler URL), where a session lock would leak.
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    const { toBeCreated, toBeAdded, runMigrations } = await getMigrations(opts);
+    if (toBeCreated.length > 0 || toBeAdded.length > 0) await runMigrations();
+    await client.query("COMMIT");
+    return { created: toBeCreated.map((t) => t.table), altered: toBeAdded.map((t) => t.table) };
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
   } finally {
     client.release();
   }
@@ -83,6 +86,31 @@ export async function retireSigningKeys(pool) {
     `UPDATE "jwks" SET "expiresAt" = now() WHERE "expiresAt" IS NULL OR "expiresAt" > now()`,
   );
   return res.rowCount ?? 0;
+}
+
+/**
+ * retireOtherAlgorithms expires live signing keys whose algorithm is not alg.
+ * Better Auth keeps signing with the newest live key of any algorithm when
+ * none matches its configuration, so without this a changed
+ * BETTER_AUTH_JWT_ALG would silently have no effect on an existing database.
+ * Retired keys stay in the JWKS for the grace period. Returns how many.
+ */
+export async function retireOtherAlgorithms(pool, alg) {
+  const res = await pool.query(
+    `UPDATE "jwks" SET "expiresAt" = now()
+      WHERE ("expiresAt" IS NULL OR "expiresAt" > now()) AND COALESCE("alg", 'EdDSA') <> $1`,
+    [alg],
+  );
+  return res.rowCount ?? 0;
+}
+
+/**
+ * checkSigning signs a throwaway JWT, which also creates the first signing
+ * key. It fails when the stored private keys were encrypted with another
+ * BETTER_AUTH_SECRET: better at start than on every /token call.
+ */
+export async function checkSigning(auth) {
+  await auth.api.signJWT({ body: { payload: { sub: "gatehouse-startup-check" } } });
 }
 
 export function create(opts) {

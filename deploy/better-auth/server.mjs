@@ -9,7 +9,7 @@ import process from "node:process";
 import pg from "pg";
 import { toNodeHandler } from "better-auth/node";
 import { ConfigError, load, vars } from "./config.mjs";
-import { create, migrate, options, retireSigningKeys } from "./auth.mjs";
+import { checkSigning, create, migrate, options, retireOtherAlgorithms, retireSigningKeys } from "./auth.mjs";
 
 function log(level, msg, fields = {}) {
   process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + "\n");
@@ -52,7 +52,23 @@ async function main() {
     log("info", "signing keys retired; the next token gets a new kid", { retired });
   }
 
+  const switched = await retireOtherAlgorithms(pool, cfg.jwt.alg);
+  if (switched > 0) log("info", "signing keys of another algorithm retired", { alg: cfg.jwt.alg, retired: switched });
+
   const auth = create(opts);
+  try {
+    await checkSigning(auth);
+  } catch (err) {
+    if (/decrypt/i.test(err.message)) {
+      console.error(
+        "better-auth: config: BETTER_AUTH_SECRET: does not decrypt the signing keys stored in AUTH_DATABASE_URL; " +
+          "use the secret they were created with, or start once with BETTER_AUTH_ROTATE_KEYS_ON_START=true to retire them",
+      );
+      await pool.end();
+      process.exit(2);
+    }
+    throw err;
+  }
   const authHandler = toNodeHandler(auth);
 
   const server = http.createServer(async (req, res) => {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
@@ -15,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/proxy"
+	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,11 +41,20 @@ func runUpstream() error {
 		return err
 	}
 	body := []byte(`{"items":[],"next_cursor":null}`)
+	var accepted atomic.Int64
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(body)
+	}, ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+		if s == fasthttp.StateNew {
+			accepted.Add(1)
+		}
 	}}
-	go func() { <-interrupted().Done(); _ = srv.Shutdown() }()
+	go func() {
+		<-interrupted().Done()
+		fmt.Fprintf(os.Stderr, "upstream: %d connections accepted in total\n", accepted.Load())
+		_ = srv.Shutdown()
+	}()
 	return srv.Serve(ln)
 }
 
@@ -52,6 +63,16 @@ func runPlainProxy(upstream string) error {
 	ln, err := listen()
 	if err != nil {
 		return err
+	}
+	if path := os.Getenv("BENCH_PLAIN_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.All("/*", func(c *fiber.Ctx) error {
@@ -73,6 +94,9 @@ func runGateway() error {
 		return err
 	}
 	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	// Request ids come from a pool of crypto/rand bytes instead of one
+	// read per request; they are correlation ids, not secrets.
+	uuid.EnableRandPool()
 	defer out.Close()
 	g, err := server.New(cfg, observe.NewLogger(out, "gateway", cfg.LogLevel), server.Hooks{})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/google/uuid"
 )
 
 func main() {
@@ -48,6 +49,9 @@ func run() error {
 	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
 	defer out.Close()
 	log := observe.NewLogger(out, "gateway", cfg.LogLevel)
+	// Request ids come from a pool of crypto/rand bytes instead of one
+	// read per request; they are correlation ids, not secrets.
+	uuid.EnableRandPool()
 	g, err := server.New(cfg, log, server.Hooks{})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package jwks_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +158,18 @@ func TestKeysArePinned(t *testing.T) {
 		if _, err := s.Key(t.Context(), kid); err == nil {
 			t.Errorf("unusable key %q was installed", kid)
 		}
+	}
+}
+
+func TestOversizedJWKSIsRefused(t *testing.T) {
+	k := testissuer.NewKey(jwa.EdDSA, "k1")
+	iss := testissuer.Start(k)
+	defer iss.Close()
+	iss.AddRawJWK(`{"kty":"oct","kid":"pad","k":"` + strings.Repeat("A", 2<<20) + `"}`)
+	s := newStore(t, iss.JWKSURL(), time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := s.Start(ctx); err == nil || s.Ready() {
+		t.Fatal("a 2 MiB JWKS was accepted")
 	}
 }

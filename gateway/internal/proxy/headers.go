@@ -12,6 +12,8 @@ var hopByHop = [][]byte{
 	[]byte("connection"), []byte("keep-alive"), []byte("proxy-connection"),
 	[]byte("proxy-authenticate"), []byte("proxy-authorization"), []byte("te"),
 	[]byte("trailer"), []byte("transfer-encoding"), []byte("upgrade"),
+	// Not hop-by-hop by the RFC, but the gateway has already read the body.
+	[]byte("expect"),
 }
 
 // forwarding are the headers the gateway sets itself; a client's values are
@@ -104,7 +106,7 @@ func connectionNamed(h *fasthttp.RequestHeader) [][]byte {
 func CopyHeaders(dst, src *fasthttp.RequestHeader, flags int) {
 	named := connectionNamed(src)
 	var buf [64]byte
-	src.VisitAll(func(key, value []byte) {
+	for key, value := range src.All() {
 		var c []byte
 		if len(key) > len(buf) {
 			c = canon(nil, key)
@@ -112,10 +114,10 @@ func CopyHeaders(dst, src *fasthttp.RequestHeader, flags int) {
 			c = canon(buf[:0], key)
 		}
 		if dropped(c, flags, named) || bytes.Equal(c, []byte("host")) || bytes.Equal(c, []byte("content-length")) {
-			return
+			continue
 		}
 		dst.AddBytesKV(key, value)
-	})
+	}
 }
 
 // skipResponseHeader reports whether an upstream response header stays

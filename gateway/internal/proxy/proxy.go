@@ -19,6 +19,16 @@ type Proxy struct {
 	Now func() time.Time
 }
 
+// Header names in fasthttp's canonical spelling, for SetCanonical.
+var (
+	hdrUserID         = []byte("X-User-Id")
+	hdrSignature      = []byte("X-Identity-Signature")
+	hdrForwardedFor   = []byte("X-Forwarded-For")
+	hdrForwardedProto = []byte("X-Forwarded-Proto")
+	hdrForwardedHost  = []byte("X-Forwarded-Host")
+	hdrRequestID      = []byte("X-Request-Id")
+)
+
 // ToTasks forwards c to the tasks service at path (the canonical raw path,
 // already checked by CheckPath) for the verified user sub. The upstream
 // request carries none of the client's credentials or identity headers, and
@@ -39,8 +49,8 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 		UserID:     sub,
 		BodySHA256: identity.HashBody(req.Body()),
 	}, now())
-	req.Header.Set(identity.HeaderUserID, sub)
-	req.Header.Set(identity.HeaderSignature, sig)
+	req.Header.SetCanonical(hdrUserID, []byte(sub))
+	req.Header.SetCanonical(hdrSignature, []byte(sig))
 	return p.forward(c, p.Tasks, req)
 }
 
@@ -64,17 +74,19 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fas
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, target)
-	req.Header.Set(fiber.HeaderXForwardedFor, fctx.RemoteIP().String())
+	if ip := fctx.RemoteIP(); ip != nil {
+		req.Header.SetCanonical(hdrForwardedFor, []byte(ip.String()))
+	}
 	if fctx.IsTLS() {
-		req.Header.Set(fiber.HeaderXForwardedProto, "https")
+		req.Header.SetCanonical(hdrForwardedProto, []byte("https"))
 	} else {
-		req.Header.Set(fiber.HeaderXForwardedProto, "http")
+		req.Header.SetCanonical(hdrForwardedProto, []byte("http"))
 	}
 	if host := src.Header.Host(); len(host) > 0 {
-		req.Header.SetBytesV(fiber.HeaderXForwardedHost, host)
+		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
 	if id := observe.RequestIDOf(c); id != "" {
-		req.Header.Set(observe.HeaderRequestID, id)
+		req.Header.SetCanonical(hdrRequestID, []byte(id))
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)

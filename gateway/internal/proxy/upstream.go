@@ -11,7 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Errors of Forward; the server maps them to 504 and 502.
+// Errors of Upstream.Do; the server maps them to 504 and 502.
 var (
 	ErrUpstreamTimeout     = errors.New("proxy: upstream did not answer in time")
 	ErrUpstreamUnavailable = errors.New("proxy: upstream unreachable or broke the connection")
@@ -52,6 +52,9 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 16 << 20
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
 	dialTimeout := cfg.DialTimeout
 	if dialTimeout <= 0 {
 		dialTimeout = 3 * time.Second
@@ -62,16 +65,16 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 		basePath: strings.TrimRight(u.EscapedPath(), "/"),
 		timeout:  cfg.Timeout,
 		client: &fasthttp.HostClient{
-			Addr:                          addr,
-			IsTLS:                         tls,
-			MaxConns:                      max(cfg.MaxConns, 1),
-			MaxIdleConnDuration:           30 * time.Second,
-			MaxResponseBodySize:           cfg.MaxResponseBytes,
-			DisablePathNormalizing:        true,
-			DisableHeaderNamesNormalizing: false,
-			NoDefaultUserAgentHeader:      true,
-			MaxConnWaitTimeout:            cfg.Timeout,
-			RetryIf:                       func(*fasthttp.Request) bool { return false },
+			Addr:                     addr,
+			IsTLS:                    tls,
+			MaxConns:                 max(cfg.MaxConns, 1),
+			MaxIdleConnDuration:      30 * time.Second,
+			MaxResponseBodySize:      cfg.MaxResponseBytes,
+			DisablePathNormalizing:   true,
+			NoDefaultUserAgentHeader: true,
+			MaxConnWaitTimeout:       cfg.Timeout,
+			// Never retry: a retried POST could create a task twice.
+			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 			Dial: func(a string) (net.Conn, error) {
 				return fasthttp.DialTimeout(a, dialTimeout)
 			},
@@ -124,18 +127,19 @@ func CopyResponse(dst, src *fasthttp.Response) {
 	dst.SetStatusCode(src.StatusCode())
 	var seen [16][]byte
 	n := 0
-	src.Header.VisitAll(func(k, v []byte) {
+OUTER:
+	for k, v := range src.Header.All() {
 		if skipResponseHeader(k) || hasPrefixFold(k, "access-control-") {
-			return
+			continue
 		}
 		if string(k) == fasthttp.HeaderSetCookie || bytes.EqualFold(k, []byte(fasthttp.HeaderVary)) {
 			dst.Header.AddBytesKV(k, v)
-			return
+			continue
 		}
 		for _, s := range seen[:n] {
 			if bytes.EqualFold(s, k) {
 				dst.Header.AddBytesKV(k, v)
-				return
+				continue OUTER
 			}
 		}
 		if n < len(seen) {
@@ -143,7 +147,7 @@ func CopyResponse(dst, src *fasthttp.Response) {
 			n++
 		}
 		dst.Header.SetBytesKV(k, v)
-	})
+	}
 	dst.SetBody(src.Body())
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
@@ -81,20 +82,12 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	}
 	g.Keys.OnRemove(g.Authn.ForgetKeys)
 
-	upstream := func(u config.Config, which string) proxy.UpstreamConfig {
-		uc := proxy.UpstreamConfig{Timeout: u.UpstreamTimeout, DialTimeout: u.UpstreamDialTimeout, MaxConns: u.UpstreamMaxConns}
-		if which == "tasks" {
-			uc.URL = u.TasksURL
-		} else {
-			uc.URL = u.AuthURL
-		}
-		return uc
+	upstream := func(u *url.URL) *proxy.Upstream {
+		return proxy.NewUpstream(proxy.UpstreamConfig{
+			URL: u, Timeout: cfg.UpstreamTimeout, DialTimeout: cfg.UpstreamDialTimeout, MaxConns: cfg.UpstreamMaxConns,
+		})
 	}
-	px := &proxy.Proxy{
-		Tasks: proxy.NewUpstream(upstream(cfg, "tasks")),
-		Auth:  proxy.NewUpstream(upstream(cfg, "auth")),
-		Keys:  cfg.IdentityKeys,
-	}
+	px := &proxy.Proxy{Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys}
 	g.App = g.routes(px, hooks)
 	return g, nil
 }
@@ -205,14 +198,21 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 }
 
 // securityHeaders are set on every response; the gateway serves an API, so
-// nothing may be framed, sniffed or leak a referrer.
+// nothing may be framed, sniffed or leak a referrer. Names are in fasthttp's
+// canonical form so SetCanonical can skip normalising them per request.
+var securityHeaderValues = [][2][]byte{
+	{[]byte("X-Content-Type-Options"), []byte("nosniff")},
+	{[]byte("X-Frame-Options"), []byte("DENY")},
+	{[]byte("Referrer-Policy"), []byte("no-referrer")},
+	{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
+	{[]byte("Strict-Transport-Security"), []byte("max-age=31536000; includeSubDomains")},
+	{[]byte("Cross-Origin-Resource-Policy"), []byte("same-site")},
+}
+
 func securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-	h.Set("Cross-Origin-Resource-Policy", "same-site")
+	for _, kv := range securityHeaderValues {
+		h.SetCanonical(kv[0], kv[1])
+	}
 	return c.Next()
 }

@@ -34,6 +34,13 @@ func TestTasksRouteSignsWhatItSends(t *testing.T) {
 	if resp.header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatal("security headers missing")
 	}
+	// Percent-encoded bytes travel as sent: no decoding, no re-encoding.
+	h.tasks.reset()
+	resp = h.do(t, req("DELETE", "/api/tasks/caf%C3%A9~x?q=%2F%3F&a=b+c", "Authorization: Bearer "+h.token("alice")))
+	got = h.tasks.requests()
+	if resp.status != 200 || len(got) != 1 || got[0].Target != "/api/tasks/caf%C3%A9~x?q=%2F%3F&a=b+c" || got[0].VerifyErr != nil {
+		t.Fatalf("encoded target: %d %+v", resp.status, got)
+	}
 }
 
 func TestCompatRoute(t *testing.T) {
@@ -245,6 +252,15 @@ func TestErrorsAreProblems(t *testing.T) {
 	resp = h.do(t, reqWithBody("POST", "/api/tasks", strings.Repeat("x", 4096), "Authorization: Bearer "+h.token("alice")))
 	if resp.status != 413 {
 		t.Fatalf("oversized body: %d", resp.status)
+	}
+	resp.problem(t)
+	resp = h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+strings.Repeat("a", 9000)+".b.c"))
+	if resp.status != 401 || !strings.Contains(resp.header.Get("WWW-Authenticate"), "larger than allowed") {
+		t.Fatalf("oversized token: %d %q", resp.status, resp.header.Get("WWW-Authenticate"))
+	}
+	resp = h.do(t, req("GET", "/api/tasks", "X-Padding: "+strings.Repeat("p", 64<<10)))
+	if resp.status != 431 {
+		t.Fatalf("oversized headers: %d", resp.status)
 	}
 	resp.problem(t)
 	resp = h.do(t, req("GET", "/metrics"))

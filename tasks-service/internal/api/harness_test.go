@@ -59,7 +59,6 @@ type server struct {
 	db   *bun.DB
 }
 
-type serverOption func(*api.Config, *bun.DB)
 
 // startServer serves the API on 127.0.0.1:0. dbURL overrides the package
 // database URL (e.g. to go through a cuttable proxy).
@@ -93,6 +92,9 @@ type user struct {
 	t   *testing.T
 	srv *server
 	id  string
+	// offSpec skips the OpenAPI check, for requests the document rightly
+	// does not describe (unknown routes).
+	offSpec bool
 }
 
 func (s *server) newUser(t *testing.T) *user {
@@ -158,7 +160,7 @@ func (u *user) do(method, target string, body any, headers ...string) response {
 	req.Header.Set(identity.HeaderSignature, testKeys.Sign(identity.Request{
 		Method: method, Target: target, UserID: u.id, BodySHA256: identity.HashBody(raw),
 	}, time.Now()))
-	return send(u.t, req, raw)
+	return send(u.t, req, raw, !u.offSpec)
 }
 
 func (u *user) request(method, target string, raw []byte, headers ...string) *http.Request {
@@ -197,7 +199,7 @@ func encodeBody(t *testing.T, body any) []byte {
 	}
 }
 
-func send(t *testing.T, req *http.Request, raw []byte) response {
+func send(t *testing.T, req *http.Request, raw []byte, checkSpec bool) response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -209,7 +211,7 @@ func send(t *testing.T, req *http.Request, raw []byte) response {
 		t.Fatal(err)
 	}
 	r := response{status: resp.StatusCode, header: resp.Header, body: b}
-	if strings.HasPrefix(req.URL.Path, "/api/") {
+	if checkSpec && strings.HasPrefix(req.URL.Path, "/api/") {
 		checkAgainstOpenAPI(t, req, raw, r)
 	}
 	return r

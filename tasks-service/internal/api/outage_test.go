@@ -1,0 +1,171 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
+)
+
+// cutProxy forwards TCP to Postgres until cut: then it drops every live
+// connection and refuses new ones, like a database that went away.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+// TestDatabaseOutage: with the database gone, requests get 503 with
+// Retry-After and /readyz says so; when it is back, the same process
+// serves again without a restart.
+func TestDatabaseOutage(t *testing.T) {
+	u, err := url.Parse(pg.Need(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	via := *u
+	via.Host = proxy.ln.Addr().String()
+	cc, err := postgres.ParseDSN(via.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db, err := postgres.Connect(ctx, cc, postgres.PoolOptions{MaxOpen: 4, MaxIdle: 4}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv := startServer(t, db, pgtest.Role)
+	usr := srv.newUser(t)
+	if r := usr.do("POST", "/api/tasks", map[string]any{"title": "before"}); r.status != 201 {
+		t.Fatalf("before the outage: %d %s", r.status, r.body)
+	}
+
+	proxy.cut()
+	for _, target := range []string{"/api/tasks", "/api/tasks?sort=title"} {
+		r := usr.do("GET", target, nil)
+		if r.status != http.StatusServiceUnavailable {
+			t.Fatalf("during the outage %s: %d %s, want 503", target, r.status, r.body)
+		}
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+		p := r.problem(t)
+		if strings.Contains(strings.ToLower(p.Detail), "dial") || strings.Contains(p.Detail, "127.0.0.1") {
+			t.Errorf("503 leaks driver detail: %q", p.Detail)
+		}
+	}
+	if r := usr.do("POST", "/api/tasks", map[string]any{"title": "during"}); r.status != http.StatusServiceUnavailable {
+		t.Errorf("write during the outage: %d", r.status)
+	}
+	resp, err := http.Get(srv.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("/readyz during the outage: %d", resp.StatusCode)
+	}
+	if resp, _ := http.Get(srv.base + "/healthz"); resp == nil || resp.StatusCode != 200 {
+		t.Error("/healthz must stay up: the process is alive")
+	}
+
+	proxy.restore()
+	var r response
+	for range 20 { // database/sql discards the dead connections and dials anew
+		if r = usr.do("GET", "/api/tasks", nil); r.status == 200 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r.status != 200 || !strings.Contains(string(r.body), "before") {
+		t.Fatalf("after the outage: %d %s, want the service back", r.status, r.body)
+	}
+	if resp, err := http.Get(srv.base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/readyz after the outage: %v %v", resp, err)
+	}
+}
+
+// TestInternalErrorsDoNotLeak: a store whose RLS role does not exist fails
+// in SQL; the client gets a generic 500, the log gets the cause.
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	srv := startServer(t, pg.MustOpen(t), "no_such_role_for_test")
+	r := srv.newUser(t).do("GET", "/api/tasks", nil)
+	if r.status != 500 {
+		t.Fatalf("status %d, want 500", r.status)
+	}
+	r.problem(t)
+	for _, leak := range []string{"role", "SET", "no_such_role", "SQLSTATE", "pgdriver", "goroutine"} {
+		if strings.Contains(string(r.body), leak) {
+			t.Errorf("500 body leaks %q: %s", leak, r.body)
+		}
+	}
+	if !strings.Contains(srv.logs.String(), "no_such_role_for_test") {
+		t.Error("the cause is not in the log")
+	}
+}
