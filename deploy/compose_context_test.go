@@ -74,7 +74,7 @@ func TestDockerBuildContext(t *testing.T) {
 							rel, _ := filepath.Rel(root, p)
 							if !excluded(rel) {
 								kept++
-							} else if strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go") || strings.HasSuffix(rel, "go.mod") {
+							} else if (strings.HasSuffix(rel, ".go") && !strings.HasSuffix(rel, "_test.go")) || strings.HasSuffix(rel, "go.mod") {
 								t.Errorf("COPY %s: %s is excluded by .dockerignore", src, rel)
 							}
 							return nil

@@ -284,3 +284,20 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 		t.Fatalf("decisions %v, want the local burst of 2 then a refusal", got)
 	}
 }
+
+func TestRedisCallerCancellationIsNotAnOutage(t *testing.T) {
+	addr := redisAddr(t)
+	s := mustRedisStore(t, addr, time.Second)
+	lim := New(uniqueName(t), Rate{PerSecond: 10, Burst: 5}, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up before the limiter ran
+	if d := lim.Allow(ctx, "ivan"); d.Shared {
+		t.Fatalf("decision %+v: a cancelled call cannot have reached Redis", d)
+	}
+	if s.Degraded() {
+		t.Fatal("a cancelled caller marked Redis as down for everyone")
+	}
+	if d := lim.Allow(context.Background(), "ivan"); !d.Shared {
+		t.Fatalf("next call not decided by Redis: %+v", d)
+	}
+}

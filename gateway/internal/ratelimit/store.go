@@ -80,7 +80,10 @@ func (s *Store) allow(ctx context.Context, key string, r Rate) Decision {
 			s.markUp()
 			return d
 		}
-		s.markDown(err)
+		// A caller that gave up (client gone) says nothing about Redis.
+		if ctx.Err() == nil {
+			s.markDown(err)
+		}
 	}
 	return s.mem.allow(key, r, now)
 }

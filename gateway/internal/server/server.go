@@ -194,6 +194,7 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	g.log.Info("gateway stopped")
 	return nil
 }
 

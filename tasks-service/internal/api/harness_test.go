@@ -59,7 +59,6 @@ type server struct {
 	db   *bun.DB
 }
 
-
 // startServer serves the API on 127.0.0.1:0. dbURL overrides the package
 // database URL (e.g. to go through a cuttable proxy).
 func startServer(t *testing.T, db *bun.DB, role string) *server {

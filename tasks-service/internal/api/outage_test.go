@@ -4,79 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 )
-
-// cutProxy forwards TCP to Postgres until cut: then it drops every live
-// connection and refuses new ones, like a database that went away.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  []net.Conn
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go p.serve()
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
 
 // TestDatabaseOutage: with the database gone, requests get 503 with
 // Retry-After and /readyz says so; when it is back, the same process
@@ -86,9 +22,9 @@ func TestDatabaseOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, u.Host)
+	proxy := pgtest.NewCutProxy(t, u.Host)
 	via := *u
-	via.Host = proxy.ln.Addr().String()
+	via.Host = proxy.Addr()
 	cc, err := postgres.ParseDSN(via.String())
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +42,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatalf("before the outage: %d %s", r.status, r.body)
 	}
 
-	proxy.cut()
+	proxy.Cut()
 	for _, target := range []string{"/api/tasks", "/api/tasks?sort=title"} {
 		r := usr.do("GET", target, nil)
 		if r.status != http.StatusServiceUnavailable {
@@ -135,7 +71,7 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Error("/healthz must stay up: the process is alive")
 	}
 
-	proxy.restore()
+	proxy.Restore()
 	var r response
 	for range 20 { // database/sql discards the dead connections and dials anew
 		if r = usr.do("GET", "/api/tasks", nil); r.status == 200 {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 )
@@ -54,8 +56,8 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 	}
 	for _, tag := range v["tag"] {
 		tag = strings.ToLower(strings.TrimSpace(tag))
-		if tag == "" || len(tag) > 4*task.MaxTagLength {
-			fail("tag", "must be a non-empty tag")
+		if tag == "" || len(tag) > 4*task.MaxTagLength || strings.ContainsFunc(tag, unicode.IsControl) {
+			fail("tag", "must be a non-empty tag without control characters")
 			continue
 		}
 		q.Tags = append(q.Tags, tag)
@@ -65,7 +67,7 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 	}
 	if s, ok := one("q"); ok {
 		q.Search = strings.TrimSpace(s)
-		if len(q.Search) > 200 || strings.ContainsRune(q.Search, 0) {
+		if len(q.Search) > 800 || utf8.RuneCountInString(q.Search) > 200 || strings.ContainsFunc(q.Search, unicode.IsControl) {
 			fail("q", "must be at most 200 characters of text")
 		}
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ func TestValidationErrors(t *testing.T) {
 	u.do("POST", "/api/tasks", map[string]any{"title": "target"}).json(t, &tk)
 	path := "/api/tasks/" + tk.ID.String()
 
+	forgedCursor := base64.RawURLEncoding.EncodeToString([]byte(`{"s":"title","d":false,"v":"a\u0000b","id":"` + tk.ID.String() + `"}`))
 	long := func(n int) string { return strings.Repeat("é", n) }
 	manyTags := make([]string, 21)
 	for i := range manyTags {
@@ -78,6 +80,10 @@ func TestValidationErrors(t *testing.T) {
 		{"empty tag filter", "GET", "/api/tasks?tag=", nil, nil, 400, "tag"},
 		{"repeated limit", "GET", "/api/tasks?limit=1&limit=2", nil, nil, 400, "limit"},
 		{"unknown parameter", "GET", "/api/tasks?user_id=someone", nil, nil, 400, "user_id"},
+		{"NUL in tag filter", "GET", "/api/tasks?tag=a%00b", nil, nil, 400, "tag"},
+		{"NUL in search", "GET", "/api/tasks?q=a%00b", nil, nil, 400, "q"},
+		{"forged cursor with NUL", "GET", "/api/tasks?sort=title&cursor=" + forgedCursor, nil, nil, 400, "cursor"},
+		{"bad query encoding", "GET", "/api/tasks?q=%zz", nil, nil, 400, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {

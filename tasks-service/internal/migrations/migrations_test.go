@@ -42,7 +42,7 @@ func tables(t *testing.T, db *bun.DB) map[string]bool {
 // TestUpDownUp: the schema comes and goes cleanly, RLS enabled and forced on
 // every user-owned table, and a second Up is a no-op.
 func TestUpDownUp(t *testing.T) {
-	db := pg.MustOpen(t)
+	db := pg.MustOpenDirect(t)
 	r, err := migrations.New(db, pgtest.Role)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestUpDownUp(t *testing.T) {
 // TestConcurrentMigrators: several processes migrating one database at
 // once are serialised by the advisory lock; all succeed, once.
 func TestConcurrentMigrators(t *testing.T) {
-	db := pg.MustOpen(t)
+	db := pg.MustOpenDirect(t)
 	r, _ := migrations.New(db, pgtest.Role)
 	ctx := context.Background()
 	if _, err := r.Down(ctx); err != nil {
@@ -99,7 +99,7 @@ func TestConcurrentMigrators(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mdb := pg.MustOpen(t)
+			mdb := pg.MustOpenDirect(t)
 			mr, _ := migrations.New(mdb, pgtest.Role)
 			applied[i], errs[i] = mr.Up(ctx)
 		}()

@@ -3,6 +3,11 @@
 // Postgres behind PgBouncer), a testcontainers Postgres when a Docker engine
 // answers, or the local server at postgres://postgres@127.0.0.1:5432/test.
 // With none reachable, tests skip — except when CI=true, where they fail.
+//
+// TEST_MIGRATIONS_DATABASE_URL, when set next to TEST_DATABASE_URL, is the
+// direct (non-pooler) URL of the same server: databases are created and
+// migrated over it, as production migrates over MIGRATIONS_DATABASE_URL,
+// because a transaction-mode pooler cannot hold a session advisory lock.
 package pgtest
 
 import (
@@ -33,7 +38,8 @@ const LocalURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // Server is the database of one test package.
 type Server struct {
-	URL     string // of the package's own database
+	URL     string // of the package's own database (traffic)
+	Direct  string // the same database over the direct URL (migrations)
 	Source  string // where it came from, for logs
 	skip    string // why there is none
 	cleanup []func()
@@ -51,7 +57,11 @@ func Setup(pkg string) *Server {
 		return s
 	}
 	s.Source = source
-	if err := s.createDatabase(ctx, admin, pkg); err != nil {
+	direct := admin
+	if d := os.Getenv("TEST_MIGRATIONS_DATABASE_URL"); d != "" && source == "TEST_DATABASE_URL" {
+		direct = d
+	}
+	if err := s.createDatabase(ctx, admin, direct, pkg); err != nil {
 		s.skip = fmt.Sprintf("%s: %v", source, err)
 		return s
 	}
@@ -113,25 +123,23 @@ func (s *Server) container(ctx context.Context) (u string, err error) {
 // server refuses CREATE DATABASE (a locked-down Neon role), the given
 // database itself is migrated and used; tests use random user ids, so
 // leftovers do not disturb them.
-func (s *Server) createDatabase(ctx context.Context, admin, pkg string) error {
-	cc, err := postgres.ParseDSN(admin)
+func (s *Server) createDatabase(ctx context.Context, admin, direct, pkg string) error {
+	cc, err := postgres.ParseDSN(direct)
 	if err != nil {
-		return fmt.Errorf("TEST_DATABASE_URL: %v", err)
+		return fmt.Errorf("test database URL: %v", err)
 	}
 	db, err := connect(ctx, cc, 30*time.Second)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	s.URL = admin
+	s.URL, s.Direct = admin, direct
 
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
 	name := "gatehouse_test_" + strings.ReplaceAll(pkg, "-", "_") + "_" + hex.EncodeToString(suffix[:])
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE ?", bun.Ident(name)); err == nil {
-		u, _ := url.Parse(admin)
-		u.Path = "/" + name
-		s.URL = u.String()
+		s.URL, s.Direct = withDatabase(admin, name), withDatabase(direct, name)
 		s.cleanup = append(s.cleanup, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -143,7 +151,7 @@ func (s *Server) createDatabase(ctx context.Context, admin, pkg string) error {
 			_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(name))
 		})
 	}
-	mdb, err := s.Open(ctx)
+	mdb, err := s.open(ctx, s.Direct)
 	if err != nil {
 		return err
 	}
@@ -156,9 +164,14 @@ func (s *Server) createDatabase(ctx context.Context, admin, pkg string) error {
 	return err
 }
 
-// Open returns a pool on the package's database.
-func (s *Server) Open(ctx context.Context) (*bun.DB, error) {
-	cc, err := postgres.ParseDSN(s.URL)
+func withDatabase(raw, name string) string {
+	u, _ := url.Parse(raw)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func (s *Server) open(ctx context.Context, raw string) (*bun.DB, error) {
+	cc, err := postgres.ParseDSN(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +191,23 @@ func (s *Server) Need(tb testing.TB) string {
 	return s.URL
 }
 
-// MustOpen returns a pool on the package's database, closed at cleanup.
+// MustOpen returns a pool on the package's database (the traffic URL),
+// closed at cleanup.
 func (s *Server) MustOpen(tb testing.TB) *bun.DB {
 	tb.Helper()
+	return s.mustOpen(tb, s.URL)
+}
+
+// MustOpenDirect is MustOpen over the direct URL, for migrations.
+func (s *Server) MustOpenDirect(tb testing.TB) *bun.DB {
+	tb.Helper()
+	return s.mustOpen(tb, s.Direct)
+}
+
+func (s *Server) mustOpen(tb testing.TB, raw string) *bun.DB {
+	tb.Helper()
 	s.Need(tb)
-	db, err := s.Open(context.Background())
+	db, err := s.open(context.Background(), raw)
 	if err != nil {
 		tb.Fatalf("open test database: %v", err)
 	}

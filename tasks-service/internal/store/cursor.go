@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
@@ -74,7 +75,7 @@ func decodeCursor(s string, q task.ListQuery) (cursor, any, error) {
 		return c, int16(f), nil
 	case task.SortTitle:
 		s, ok := c.Value.(string)
-		if !ok {
+		if !ok || strings.ContainsRune(s, 0) || len(s) > 4*task.MaxTitle {
 			return cursor{}, nil, bad
 		}
 		return c, s, nil
