@@ -5,7 +5,7 @@
 // requests/s, p50/p99 latency and database round trips per request, counted
 // by a Bun query hook: every store call is one simple-protocol message.
 //
-//	tasks-bench [-db URL] [-duration 3s] [-concurrency 8]
+//	tasks-bench [-db URL] [-duration 1s] [-rounds 4] [-concurrency 8]
 //
 // It creates a scratch database on the server, migrates it, and drops it.
 package main
@@ -40,12 +40,12 @@ import (
 
 const role = "tasks_rls"
 
-var rounds = 2
+var rounds = 4
 
 func main() {
 	dbURL := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "Postgres server URL (a scratch database is created on it)")
-	duration := flag.Duration("duration", 2*time.Second, "measured time of one run (at most 5s); each scenario has -rounds runs with RLS on and as many off")
-	roundsFlag := flag.Int("rounds", 2, "runs per scenario and RLS setting, alternating which goes first")
+	duration := flag.Duration("duration", time.Second, "measured time of one run (at most 5s); each scenario has -rounds runs with RLS on and as many off")
+	roundsFlag := flag.Int("rounds", 4, "runs per scenario and RLS setting, alternating which goes first")
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
 	users := flag.Int("users", 50, "users, each with -tasks tasks")
 	tasksPer := flag.Int("tasks", 100, "tasks per user before the run")

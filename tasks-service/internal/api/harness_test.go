@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
@@ -70,6 +71,7 @@ func startServer(t *testing.T, db *bun.DB, role string) *server {
 		Stores:   sdb.For,
 		Ready:    sdb.Ready,
 		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
+		Metrics:  observe.NewMetrics("tasks-service"),
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

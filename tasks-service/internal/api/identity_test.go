@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestIdentityIsRequired(t *testing.T) {
 	if len(list.Items) != 1 {
 		t.Errorf("victim has %d tasks, want 1", len(list.Items))
 	}
-	for _, open := range []string{"/healthz", "/readyz"} {
+	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(srv.base + open)
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("%s: %v %v", open, resp, err)
@@ -93,5 +94,14 @@ func TestIdentityIsRequired(t *testing.T) {
 		if resp != nil {
 			resp.Body.Close()
 		}
+	}
+	resp, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(metrics), `http_requests_total{method="GET",route="/api/tasks",service="tasks-service",status="200"}`) {
+		t.Errorf("/metrics lacks the request counter of GET /api/tasks:\n%.2000s", metrics)
 	}
 }

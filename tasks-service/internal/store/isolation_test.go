@@ -44,9 +44,23 @@ func mustCreate(tb testing.TB, s *Tasks, title string) task.Task {
 }
 
 // TestStoreScopesEveryStatement: user B can neither see, change nor delete
-// user A's task; each attempt is NotFound, and A's task is unchanged.
+// user A's task; each attempt is NotFound, and A's task is unchanged. It runs
+// twice: with RLS, and without the RLS role (the superuser login bypasses
+// RLS), where the store's own user_id = ? is the only barrier — so each
+// layer is shown to hold on its own.
 func TestStoreScopesEveryStatement(t *testing.T) {
-	db := New(pg.MustOpen(t), pgtest.Role)
+	raw := pg.MustOpen(t)
+	for _, layer := range []struct {
+		name string
+		opts []Option
+	}{{"user_id filter and RLS", nil}, {"user_id filter alone", []Option{WithoutRLSRole()}}} {
+		t.Run(layer.name, func(t *testing.T) {
+			scopedAttempts(t, New(raw, pgtest.Role, layer.opts...))
+		})
+	}
+}
+
+func scopedAttempts(t *testing.T, db *DB) {
 	ctx := context.Background()
 	a, b := mustTasks(t, db, newUser(t)), mustTasks(t, db, newUser(t))
 	ta := mustCreate(t, a, "A's secret")
@@ -172,5 +186,27 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	}
 	if role == pgtest.Role || user != "" {
 		t.Errorf("after a request the connection is role %q with app.user_id %q; want the login role and none", role, user)
+	}
+}
+
+// TestHostileUserIDs: user ids are opaque strings; quotes, backslashes,
+// placeholders and comment markers are data, never SQL.
+func TestHostileUserIDs(t *testing.T) {
+	db := New(pg.MustOpen(t), pgtest.Role)
+	ctx := context.Background()
+	suffix := newUser(t)
+	for _, id := range []string{
+		`o'brien` + suffix, `back\slash'` + suffix, `?` + suffix, `$1` + suffix,
+		`x'; SET LOCAL ROLE postgres; --` + suffix, `日本語` + suffix,
+	} {
+		s := mustTasks(t, db, id)
+		created := mustCreate(t, s, "mine")
+		if created.UserID != id {
+			t.Errorf("%q stored as %q", id, created.UserID)
+		}
+		page, err := s.List(ctx, task.ListQuery{Status: task.StatusAll, Sort: task.SortCreatedAt, Limit: 10})
+		if err != nil || len(page.Items) != 1 || page.Items[0].ID != created.ID {
+			t.Errorf("%q lists %v, %v; want exactly its own task", id, page.Items, err)
+		}
 	}
 }

@@ -46,23 +46,24 @@ func New(db *bun.DB, role string, opts ...Option) *DB {
 // For returns the store of userID; it fails with Unauthenticated for an id
 // that no verified assertion can carry.
 func (d *DB) For(userID string) (task.Store, error) {
-	return d.tasks(userID)
+	s, err := d.tasks(userID)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (d *DB) tasks(userID string) (*Tasks, error) {
 	if !identity.ValidUserID(userID) {
 		return nil, task.Errorf(task.Unauthenticated, "invalid user id")
 	}
-	prelude := "SET LOCAL statement_timeout = '" + StatementTimeout + "'; "
+	gen := d.db.QueryGen()
+	prelude := []byte("SET LOCAL statement_timeout = '" + StatementTimeout + "'; ")
 	if !d.skipRole {
-		prelude += "SET LOCAL ROLE ?; "
+		prelude = gen.AppendQuery(prelude, "SET LOCAL ROLE ?; ", bun.Ident(d.role))
 	}
-	prelude += "SET LOCAL app.user_id = ?; "
-	args := []any{userID}
-	if !d.skipRole {
-		args = []any{bun.Ident(d.role), userID}
-	}
-	return &Tasks{db: d.db, userID: userID, prelude: d.db.QueryGen().AppendQuery(nil, prelude, args...)}, nil
+	prelude = gen.AppendQuery(prelude, "SET LOCAL app.user_id = ?; ", userID)
+	return &Tasks{db: d.db, userID: userID, prelude: prelude}, nil
 }
 
 // Ready reports whether the database answers.

@@ -66,8 +66,12 @@ func FieldErrors(fields []FieldError) error {
 	return &Error{Code: Invalid, Message: "the request has invalid fields", Fields: fields}
 }
 
-// ErrorCode returns the code of err, Internal for anything that is not an *Error.
+// ErrorCode returns the code of err: "" for nil, Internal for anything that
+// is not an *Error.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
