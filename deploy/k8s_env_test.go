@@ -102,13 +102,20 @@ func (m *k8sManifest) resolveEnv(c *corev1.Container) (map[string]k8sEnvValue, [
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
+			// A literal that splices in a Secret's value (REDIS_URL around
+			// $(REDIS_PASSWORD)) keeps the secret out of the manifest: it
+			// counts as coming from the Secret.
+			source := "literal"
 			v := k8sVarRef.ReplaceAllStringFunc(e.Value, func(ref string) string {
 				if def, ok := env[ref[2:len(ref)-1]]; ok {
+					if def.source == "secret" {
+						source = "secret"
+					}
 					return def.value
 				}
 				return ref
 			})
-			env[e.Name] = k8sEnvValue{v, "literal"}
+			env[e.Name] = k8sEnvValue{v, source}
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			s := m.secret(ref.Name)

@@ -5,20 +5,25 @@ package config
 
 import (
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
-// Vars declares every environment variable the gateway reads.
-var Vars = []settings.Var{
+// Vars declares every environment variable the gateway reads, the rate
+// limiter's included.
+var Vars = append(gatewayVars, ratelimit.Vars...)
+
+var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
 	{Name: "BETTER_AUTH_URL", Required: true, Usage: "base URL of Better Auth (e.g. https://app.example.com); JWKS_URL, JWT_ISSUER, JWT_AUDIENCE and AUTH_UPSTREAM_URL default from it"},
 	{Name: "JWKS_URL", Usage: "URL of the JWKS; default BETTER_AUTH_URL + /api/auth/jwks"},
@@ -45,6 +50,7 @@ var Vars = []settings.Var{
 	{Name: "UPSTREAM_DIAL_TIMEOUT", Default: "3s", Usage: "timeout to connect to an upstream; a failure gives 502 (e.g. 3s)"},
 	{Name: "UPSTREAM_MAX_CONNS", Default: "512", Usage: "connections kept per upstream (1-65536)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests to finish (e.g. 20s)"},
+	{Name: "TRUSTED_PROXY_HOPS", Default: "0", Usage: "reverse proxies in front of the gateway that append to X-Forwarded-For (0-10); the per-address rate limit keys a request by the address the outermost of them saw; 0 uses the TCP peer"},
 	{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
 }
 
@@ -78,6 +84,9 @@ type Config struct {
 	UpstreamMaxConns    int
 	ShutdownTimeout     time.Duration
 	LogLevel            slog.Level
+
+	TrustedProxyHops int
+	RateLimit        ratelimit.Config
 }
 
 // acceptable lists what JWT_ALGORITHMS may name.
@@ -187,7 +196,11 @@ func Load(env settings.Env) (Config, error) {
 		r.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", lvl)
 	}
 
-	if err := r.Err(); err != nil {
+	c.TrustedProxyHops = r.Int("TRUSTED_PROXY_HOPS", 0, 10)
+
+	rl, rlErr := ratelimit.LoadConfig(env)
+	c.RateLimit = rl
+	if err := errors.Join(r.Err(), rlErr); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -10,14 +10,17 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 )
 
@@ -52,7 +55,12 @@ func run() error {
 	// Request ids come from a pool of crypto/rand bytes instead of one
 	// read per request; they are correlation ids, not secrets.
 	uuid.EnableRandPool()
-	g, err := server.New(cfg, log, server.Hooks{})
+	limits, err := ratelimit.NewStore(cfg.RateLimit, log)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	defer limits.Close()
+	g, err := server.New(cfg, log, rateLimitHooks(cfg, limits))
 	if err != nil {
 		return err
 	}
@@ -63,4 +71,30 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return g.Run(ctx, ln)
+}
+
+// rateLimitHooks limits anonymous traffic to Better Auth (sign-in, sign-up:
+// the brute-force surface) per client address, and API traffic per verified
+// user. The address is the TCP peer, or with TRUSTED_PROXY_HOPS the entry of
+// X-Forwarded-For that the outermost trusted proxy wrote.
+func rateLimitHooks(cfg config.Config, store *ratelimit.Store) server.Hooks {
+	address := ratelimit.ClientIP
+	if cfg.TrustedProxyHops > 0 {
+		address = ratelimit.ForwardedFor(cfg.TrustedProxyHops)
+	}
+	perIP := ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(address)
+	return server.Hooks{
+		PerIP: func(c *fiber.Ctx) error {
+			if !isAuthPath(c.Path()) {
+				return c.Next()
+			}
+			return perIP(c)
+		},
+		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(ratelimit.Local("user_id")),
+	}
+}
+
+// isAuthPath reports whether path is routed to Better Auth.
+func isAuthPath(path string) bool {
+	return path == "/api/auth" || strings.HasPrefix(path, "/api/auth/")
 }
