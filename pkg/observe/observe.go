@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,23 +33,10 @@ func ParseLevel(s string) (slog.Level, bool) {
 }
 
 // NewLogger returns a JSON logger writing to w, tagged with the service name.
+// Lines are written with one Write each; LogAccess lines skip slog's
+// generic encoder.
 func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
-}
-
-// validRequestID accepts 1–128 characters of [A-Za-z0-9._:-], so that an id
-// a client sends cannot inject into logs or headers.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return slog.New(newHandler(w, level)).With("service", service)
 }
 
 // RequestID propagates a well-formed incoming X-Request-ID or generates one,
@@ -57,15 +44,28 @@ func validRequestID(id string) bool {
 // the response.
 func RequestID() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id := c.Get(HeaderRequestID)
-		if !validRequestID(id) {
-			id = uuid.NewString()
-			c.Request().Header.Set(HeaderRequestID, id)
-		}
-		c.Locals(LocalRequestID, id)
-		c.Set(HeaderRequestID, id)
+		AssignRequestID(c)
 		return c.Next()
 	}
+}
+
+// AssignRequestID does what RequestID does before calling the next
+// handler, for servers that fold their middleware into one handler: it
+// returns the request's id after storing it in Locals(LocalRequestID), on
+// the request and on the response.
+func AssignRequestID(c *fiber.Ctx) string {
+	h := &c.Request().Header
+	raw := h.PeekBytes(hdrRequestID)
+	var id string
+	if validRequestIDBytes(raw) {
+		id = string(raw)
+	} else {
+		id = NewRequestID()
+		h.SetCanonical(hdrRequestID, []byte(id))
+	}
+	c.Locals(LocalRequestID, id)
+	c.Response().Header.SetCanonical(hdrRequestID, []byte(id))
+	return id
 }
 
 // RequestIDOf returns the id RequestID stored, or "".
@@ -87,24 +87,17 @@ func AccessLog(log *slog.Logger) fiber.Handler {
 				_ = c.SendStatus(fiber.StatusInternalServerError)
 			}
 		}
-		status := c.Response().StatusCode()
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		attrs := []slog.Attr{
-			slog.String("request_id", RequestIDOf(c)),
-			slog.String("method", c.Method()),
-			slog.String("route", c.Route().Path),
-			slog.String("path", c.Path()),
-			slog.Int("status", status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.Int("bytes", len(c.Response().Body())),
-		}
-		if user, ok := c.Locals("user_id").(string); ok && user != "" {
-			attrs = append(attrs, slog.String("user_id", user))
-		}
-		log.LogAttrs(c.UserContext(), level, "request", attrs...)
+		user, _ := c.Locals("user_id").(string)
+		LogAccess(c.UserContext(), log, &Access{
+			RequestID: RequestIDOf(c),
+			Method:    c.Method(),
+			Route:     c.Route().Path,
+			Path:      c.Path(),
+			UserID:    user,
+			Status:    c.Response().StatusCode(),
+			Bytes:     len(c.Response().Body()),
+			Latency:   time.Since(start),
+		})
 		return nil
 	}
 }
@@ -114,6 +107,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	series   sync.Map // seriesKey → *series
 }
 
 // NewMetrics returns a registry with Go and process collectors plus the
@@ -155,11 +149,65 @@ func (m *Metrics) Middleware() fiber.Handler {
 				status = fiber.StatusInternalServerError
 			}
 		}
-		method := c.Method()
-		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-		m.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		m.Observe(c.Method(), route, status, time.Since(start))
 		return err
 	}
+}
+
+// RouteLabel is the route label Middleware uses for c: the matched
+// pattern, or "unmatched".
+func RouteLabel(c *fiber.Ctx) string {
+	route := c.Route().Path
+	if route == "" || route == "/" && c.Path() != "/" {
+		return "unmatched"
+	}
+	return route
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// Observe counts one request and its latency. The metric handles of each
+// method, route and status are looked up once and cached; route must be a
+// pattern (bounded), never a raw path.
+func (m *Metrics) Observe(method, route string, status int, d time.Duration) {
+	method = internMethod(method)
+	k := seriesKey{method, route, status}
+	s, ok := m.series.Load(k)
+	if !ok {
+		// Label values are copied: Fiber's strings may alias request buffers.
+		k.route = strings.Clone(route)
+		s, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(status)),
+			latency:  m.latency.WithLabelValues(k.method, k.route),
+		})
+	}
+	ss := s.(*series)
+	ss.requests.Inc()
+	ss.latency.Observe(d.Seconds())
+}
+
+// internMethod returns a constant string for the standard methods (Fiber's
+// Method() aliases the request buffer) and a copy otherwise.
+func internMethod(m string) string {
+	for _, std := range stdMethods {
+		if m == std {
+			return std
+		}
+	}
+	return strings.Clone(m)
+}
+
+var stdMethods = [...]string{
+	fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete,
+	fiber.MethodHead, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace,
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
@@ -38,6 +39,7 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 	src := c.Request()
 	target := p.Tasks.Target(path, src.URI().QueryString())
 	req := p.build(c, p.Tasks, target, DropCredentials)
+	var scratch [128]byte
 	defer fasthttp.ReleaseRequest(req)
 	now := time.Now
 	if p.Now != nil {
@@ -47,10 +49,10 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 		Method:     string(req.Header.Method()),
 		Target:     target,
 		UserID:     sub,
-		BodySHA256: identity.HashBody(req.Body()),
+		BodySHA256: bodyHash(req.Body()),
 	}, now())
-	req.Header.SetCanonical(hdrUserID, []byte(sub))
-	req.Header.SetCanonical(hdrSignature, []byte(sig))
+	req.Header.SetCanonical(hdrUserID, append(scratch[:0], sub...))
+	req.Header.SetCanonical(hdrSignature, append(scratch[:0], sig...))
 	return p.forward(c, p.Tasks, req)
 }
 
@@ -74,8 +76,9 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fas
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, target)
-	if ip := fctx.RemoteIP(); ip != nil {
-		req.Header.SetCanonical(hdrForwardedFor, []byte(ip.String()))
+	if ip, ok := netip.AddrFromSlice(fctx.RemoteIP()); ok {
+		var buf [64]byte
+		req.Header.SetCanonical(hdrForwardedFor, ip.Unmap().AppendTo(buf[:0]))
 	}
 	if fctx.IsTLS() {
 		req.Header.SetCanonical(hdrForwardedProto, []byte("https"))
@@ -86,12 +89,23 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fas
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
 	if id := observe.RequestIDOf(c); id != "" {
-		req.Header.SetCanonical(hdrRequestID, []byte(id))
+		var buf [128]byte
+		req.Header.SetCanonical(hdrRequestID, append(buf[:0], id...))
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)
 	}
 	return req
+}
+
+var emptyBodyHash = identity.HashBody(nil)
+
+// bodyHash is identity.HashBody, precomputed for the common empty body.
+func bodyHash(body []byte) [32]byte {
+	if len(body) == 0 {
+		return emptyBodyHash
+	}
+	return identity.HashBody(body)
 }
 
 func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request) error {

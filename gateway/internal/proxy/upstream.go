@@ -29,8 +29,8 @@ type UpstreamConfig struct {
 
 // Upstream is one backend reached over a reused pool of connections.
 type Upstream struct {
-	scheme   string
 	host     string
+	origin   string // scheme://host
 	basePath string
 	timeout  time.Duration
 	client   *fasthttp.HostClient
@@ -60,8 +60,8 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 		dialTimeout = 3 * time.Second
 	}
 	return &Upstream{
-		scheme:   u.Scheme,
 		host:     host,
+		origin:   u.Scheme + "://" + host,
 		basePath: strings.TrimRight(u.EscapedPath(), "/"),
 		timeout:  cfg.Timeout,
 		client: &fasthttp.HostClient{
@@ -100,7 +100,8 @@ func (u *Upstream) Target(rawPath, rawQuery []byte) string {
 // Prepare points req at target on this upstream and sets Host to the
 // upstream's host.
 func (u *Upstream) Prepare(req *fasthttp.Request, target string) {
-	req.SetRequestURI(u.scheme + "://" + u.host + target)
+	var buf [512]byte
+	req.SetRequestURIBytes(append(append(buf[:0], u.origin...), target...))
 	req.URI().DisablePathNormalizing = true
 	req.Header.SetHost(u.host)
 }

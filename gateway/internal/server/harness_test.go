@@ -119,6 +119,12 @@ var (
 // gateway's environment.
 func start(t *testing.T, env map[string]string) *harness {
 	t.Helper()
+	return startWith(t, env, server.Hooks{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+}
+
+// startWith is start with hooks and a logger.
+func startWith(t *testing.T, env map[string]string, hooks server.Hooks, log *slog.Logger) *harness {
+	t.Helper()
 	edOnce.Do(func() { edKey = testissuer.NewKey(jwa.EdDSA, "ba-key-1") })
 	h := &harness{key: edKey}
 	h.iss = testissuer.Start(h.key)
@@ -154,8 +160,7 @@ func start(t *testing.T, env map[string]string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	h.gw, err = server.New(cfg, log, server.Hooks{})
+	h.gw, err = server.New(cfg, log, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
-	"github.com/gofiber/fiber/v2/middleware/recover"
 )
 
 // Hooks are optional middleware slots. PerIP runs for every /api request
@@ -108,11 +107,7 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	})
 	metrics := observe.NewMetrics("gateway")
 
-	app.Use(observe.RequestID())
-	app.Use(metrics.Middleware())
-	app.Use(observe.AccessLog(g.log))
-	app.Use(recover.New())
-	app.Use(securityHeaders)
+	app.Use(g.edge(metrics))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		app.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSAllowedOrigins, ","),
@@ -139,10 +134,13 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	if hooks.PerIP != nil {
 		api.Use(hooks.PerIP)
 	}
-	auth := g.authenticate
-	perUser := func(c *fiber.Ctx) error { return c.Next() }
-	if hooks.PerUser != nil {
-		perUser = hooks.PerUser
+	// authenticated returns the handler chain of an authenticated route:
+	// authenticate, the PerUser hook when set, then h.
+	authenticated := func(h fiber.Handler) []fiber.Handler {
+		if hooks.PerUser != nil {
+			return []fiber.Handler{g.authenticate, hooks.PerUser, h}
+		}
+		return []fiber.Handler{g.authenticate, h}
 	}
 
 	toAuth := func(c *fiber.Ctx) error { return px.ToAuth(c) }
@@ -152,8 +150,8 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	toTasks := func(c *fiber.Ctx) error {
 		return px.ToTasks(c, subject(c), c.Request().URI().PathOriginal())
 	}
-	api.All("/tasks", auth, perUser, toTasks)
-	api.All("/tasks/*", auth, perUser, toTasks)
+	api.All("/tasks", authenticated(toTasks)...)
+	api.All("/tasks/*", authenticated(toTasks)...)
 
 	compat := func(c *fiber.Ctx) error {
 		canonical, err := compatPath(c.Request().URI().PathOriginal(), subject(c))
@@ -162,8 +160,8 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		}
 		return px.ToTasks(c, subject(c), canonical)
 	}
-	api.All("/:user_id/tasks", auth, perUser, compat)
-	api.All("/:user_id/tasks/*", auth, perUser, compat)
+	api.All("/:user_id/tasks", authenticated(compat)...)
+	api.All("/:user_id/tasks/*", authenticated(compat)...)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
@@ -208,12 +206,4 @@ var securityHeaderValues = [][2][]byte{
 	{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
 	{[]byte("Strict-Transport-Security"), []byte("max-age=31536000; includeSubDomains")},
 	{[]byte("Cross-Origin-Resource-Policy"), []byte("same-site")},
-}
-
-func securityHeaders(c *fiber.Ctx) error {
-	h := &c.Response().Header
-	for _, kv := range securityHeaderValues {
-		h.SetCanonical(kv[0], kv[1])
-	}
-	return c.Next()
 }
