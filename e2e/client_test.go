@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -137,16 +138,8 @@ func expectProblem(t *testing.T, what string, r response, want int) problemBody 
 	return p
 }
 
-type problemBody struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
+// problemBody is the RFC 9457 body both services write.
+type problemBody = problem.Details
 
 // user is a person signed up through the gateway.
 type user struct {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -343,10 +344,7 @@ func testTaskAPI(t *testing.T, c *client, base, owner string) {
 		t.Fatalf("empty title: status %d, want 400 or 422; %s", bad.status, bad)
 	}
 	p := expectProblem(t, "empty title", bad, bad.status)
-	if !slices.ContainsFunc(p.Errors, func(e struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	}) bool {
+	if !slices.ContainsFunc(p.Errors, func(e problem.FieldError) bool {
 		return e.Field == "title"
 	}) {
 		t.Errorf("empty title: errors %+v do not name the field title", p.Errors)

@@ -198,3 +198,16 @@ func Usage(vars []Var) string {
 	}
 	return b.String()
 }
+
+// Undocumented returns the names in vars that doc (a README) has no table
+// row for, i.e. no line starting "| `NAME`". Tests use it to keep
+// configuration tables complete.
+func Undocumented(vars []Var, doc string) []string {
+	var missing []string
+	for _, v := range vars {
+		if !strings.Contains(doc, "| `"+v.Name+"`") {
+			missing = append(missing, v.Name)
+		}
+	}
+	return missing
+}

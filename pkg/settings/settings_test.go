@@ -82,3 +82,11 @@ func TestUsageListsEveryVar(t *testing.T) {
 		t.Error("required not marked")
 	}
 }
+
+func TestUndocumented(t *testing.T) {
+	doc := "| `ADDR` | x |\n| `URL` (secret) | y |\nWAIT is mentioned but has no row\n"
+	got := strings.Join(Undocumented(testVars, doc), ",")
+	if got != "WAIT,N,ON,LIST" {
+		t.Fatalf("Undocumented = %s", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"io"
 	"log/slog"
 	"net"
@@ -131,16 +132,8 @@ func (r response) problem(t *testing.T) problemBody {
 	return p
 }
 
-type problemBody struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-}
+// problemBody is the RFC 9457 body both services write.
+type problemBody struct{ problem.Details }
 
 func (p problemBody) fields() []string {
 	var out []string
