@@ -58,23 +58,35 @@ func bearer(v []byte, maxBytes int) (string, error) {
 	return string(tok), nil
 }
 
+// b64url marks the base64url alphabet: A-Z, a-z, 0-9, '-' and '_'.
+var b64url = func() (t [256]bool) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'], t['_'] = true, true
+	return t
+}()
+
 // tokenShaped reports whether t consists of three non-empty base64url
 // segments separated by dots, and nothing else.
 func tokenShaped(t []byte) bool {
 	dots, run := 0, 0
 	for _, c := range t {
-		switch {
-		case c == '.':
-			if run == 0 {
-				return false
-			}
-			dots++
-			run = 0
-		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		if b64url[c] {
 			run++
-		default:
+			continue
+		}
+		if c != '.' || run == 0 {
 			return false
 		}
+		dots++
+		run = 0
 	}
 	return dots == 2 && run > 0
 }

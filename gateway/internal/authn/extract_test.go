@@ -56,3 +56,25 @@ func TestExtract(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenShape checks the byte classes and the dot structure a bearer
+// token must have, for every byte value.
+func TestTokenShape(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		c := byte(b)
+		want := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		var h fasthttp.RequestHeader
+		h.Set("Authorization", "Bearer a"+string([]byte{c})+"a.b.c")
+		got, err := authn.Extract(&h, "", 512)
+		if (err == nil) != want || (want && got != "a"+string([]byte{c})+"a.b.c") {
+			t.Errorf("byte %#x: got %q, %v; want accepted=%v", c, got, err, want)
+		}
+	}
+	for _, tok := range []string{"a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "abc", "a.b.c."} {
+		var h fasthttp.RequestHeader
+		h.Set("Authorization", "Bearer "+tok)
+		if _, err := authn.Extract(&h, "", 512); err == nil {
+			t.Errorf("%q accepted", tok)
+		}
+	}
+}

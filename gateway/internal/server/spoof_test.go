@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 )
@@ -60,6 +64,22 @@ func TestSpoofingAttempts(t *testing.T) {
 				t.Error("method override forwarded")
 			}
 		}},
+		{name: "identity and credentials in chunked trailers", raw: req("POST", "/api/tasks", bearer, "Transfer-Encoding: chunked", "Trailer: X-User-Id, X-Smuggled, X-Identity-Signature") +
+			"5\r\nhello\r\n0\r\nX-User-Id: bob\r\nX-Smuggled: 1\r\nX-Identity-Signature: v1,kid=k1,t=1,sig=x\r\n\r\n", check: func(t *testing.T, s seen) {
+			if s.Body != "hello" {
+				t.Errorf("body %q, want hello", s.Body)
+			}
+			if s.Header.Get("X-Smuggled") != "" || s.Header.Get("Authorization") != "" || s.Header.Get("Trailer") != "" {
+				t.Errorf("trailer fields reached the upstream: %v", s.Header)
+			}
+		}},
+		{name: "unannounced chunked trailers", raw: req("POST", "/api/tasks", bearer, "Transfer-Encoding: chunked") +
+			"5\r\nhello\r\n0\r\nX-User-Id: bob\r\nX-Identity-Signature: v1,kid=k1,t=1,sig=x\r\nX-Auth-Token: t\r\n\r\n", check: func(t *testing.T, s seen) {
+			if s.Body != "hello" || s.Header.Get("X-Auth-Token") != "" {
+				t.Errorf("body %q, headers %v", s.Body, s.Header)
+			}
+		}},
+		{name: "HTTP/1.0 request", raw: strings.Replace(req("GET", "/api/tasks", bearer, "X-User-ID: bob"), "HTTP/1.1", "HTTP/1.0", 1)},
 		{name: "dot-dot into auth", raw: req("GET", "/api/tasks/../auth/get-session", bearer), blocked: 400},
 		{name: "encoded dot-dot", raw: req("GET", "/api/tasks/%2e%2E/auth", bearer), blocked: 400},
 		{name: "encoded slash", raw: req("GET", "/api/tasks%2F..%2Fauth", bearer), blocked: 400},
@@ -114,6 +134,64 @@ func TestSpoofingAttempts(t *testing.T) {
 			}
 			if tc.check != nil {
 				tc.check(t, s)
+			}
+		})
+	}
+}
+
+// TestClientConnectionSemantics: the gateway forwards the client's request
+// object in place, so it must still honour the client's Connection: close
+// and HTTP/1.0 after forwarding, and keep a keep-alive connection open.
+func TestClientConnectionSemantics(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	bearer := "Authorization: Bearer " + h.token("alice")
+	for _, tc := range []struct {
+		name      string
+		raw       string
+		wantClose bool
+	}{
+		{"keep-alive", req("GET", "/api/tasks", bearer), false},
+		{"Connection: close", req("GET", "/api/tasks", bearer, "Connection: close"), true},
+		{"HTTP/1.0", strings.Replace(req("GET", "/api/tasks", bearer), "HTTP/1.1", "HTTP/1.0", 1), true},
+		{"HTTP/1.0 keep-alive", strings.Replace(req("GET", "/api/tasks", bearer, "Connection: keep-alive"), "HTTP/1.1", "HTTP/1.0", 1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", h.addr, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			for i := 0; i < 2; i++ {
+				if _, err := io.WriteString(conn, tc.raw); err != nil {
+					if tc.wantClose && i == 1 {
+						return
+					}
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					if tc.wantClose && i == 1 {
+						return // closed after the first response, as asked
+					}
+					t.Fatalf("request %d: %v", i+1, err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("request %d: status %d", i+1, resp.StatusCode)
+				}
+				if resp.Close != tc.wantClose {
+					t.Fatalf("request %d: response Close = %v, want %v", i+1, resp.Close, tc.wantClose)
+				}
+				if tc.wantClose {
+					if _, err := br.ReadByte(); err == nil {
+						t.Fatal("connection still open after Connection: close")
+					}
+					return
+				}
 			}
 		})
 	}
