@@ -13,6 +13,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 )
 
 // env is what TestMain found; every test starts with requireEnv.
@@ -24,9 +26,6 @@ var env struct {
 	unavailable string // why the stack cannot run here ("" when it can)
 }
 
-// inCI reports whether a missing prerequisite must fail instead of skip.
-func inCI() bool { v, _ := strconv.ParseBool(os.Getenv("CI")); return v }
-
 // requireEnv skips the test when the stack cannot run on this machine, and
 // fails it in CI, where nothing may be skipped.
 func requireEnv(t *testing.T) {
@@ -34,10 +33,7 @@ func requireEnv(t *testing.T) {
 	if env.unavailable == "" {
 		return
 	}
-	if inCI() {
-		t.Fatalf("e2e prerequisites missing in CI: %s", env.unavailable)
-	}
-	t.Skipf("e2e prerequisites missing: %s (set CI=true to make this a failure)", env.unavailable)
+	testenv.Missing(t, "e2e prerequisites missing: %s", env.unavailable)
 }
 
 func TestMain(m *testing.M) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 )
 
 // TestMakeRunServesItsCurlSession runs deploy/run.sh (what `make run` calls)
@@ -23,10 +25,7 @@ import (
 func TestMakeRunServesItsCurlSession(t *testing.T) {
 	requireEnv(t)
 	if _, err := exec.LookPath("curl"); err != nil {
-		if inCI() {
-			t.Fatal("curl not found; CI must provide it")
-		}
-		t.Skip("curl not found")
+		testenv.Missing(t, "curl not found; run.sh's curl session needs it")
 	}
 	db := createDatabase(t, "gatehouse_e2e_run_"+randomHex(t, 4))
 	ports := map[string]string{"GATEWAY_PORT": freePort(t), "TASKS_PORT": freePort(t), "BETTER_AUTH_PORT": freePort(t)}

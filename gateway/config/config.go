@@ -14,7 +14,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
-	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
@@ -189,12 +188,7 @@ func Load(env settings.Env) (Config, error) {
 	c.UpstreamDialTimeout = r.Duration("UPSTREAM_DIAL_TIMEOUT")
 	c.UpstreamMaxConns = r.Int("UPSTREAM_MAX_CONNS", 1, 65536)
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT")
-	lvl := r.String("LOG_LEVEL")
-	if l, ok := observe.ParseLevel(lvl); ok {
-		c.LogLevel = l
-	} else {
-		r.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", lvl)
-	}
+	c.LogLevel = r.LogLevel("LOG_LEVEL")
 
 	c.TrustedProxyHops = r.Int("TRUSTED_PROXY_HOPS", 0, 10)
 

@@ -23,15 +23,6 @@ const HeaderRequestID = "X-Request-ID"
 // LocalRequestID is the fiber.Ctx Locals key holding the request id.
 const LocalRequestID = "request_id"
 
-// ParseLevel maps debug|info|warn|error to a slog level.
-func ParseLevel(s string) (slog.Level, bool) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
-		return 0, false
-	}
-	return l, true
-}
-
 // NewLogger returns a JSON logger writing to w, tagged with the service name.
 // Lines are written with one Write each; LogAccess lines skip slog's
 // generic encoder.

@@ -4,6 +4,7 @@ package settings
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -158,6 +159,17 @@ func (r *Reader) URL(name string) *url.URL {
 		return nil
 	}
 	return u
+}
+
+// LogLevel parses debug, info, warn or error (any case).
+func (r *Reader) LogLevel(name string) slog.Level {
+	s := r.String(name)
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		r.Fail(name, "%q is not debug, info, warn or error", s)
+		return slog.LevelInfo
+	}
+	return l
 }
 
 // List splits a comma-separated value, dropping blanks.

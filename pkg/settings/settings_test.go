@@ -2,6 +2,7 @@ package settings
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,20 @@ func TestUndocumented(t *testing.T) {
 	got := strings.Join(Undocumented(testVars, doc), ",")
 	if got != "WAIT,N,ON,LIST" {
 		t.Fatalf("Undocumented = %s", got)
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	vars := []Var{{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"}}
+	for in, want := range map[string]slog.Level{"": slog.LevelInfo, "debug": slog.LevelDebug, "WARN": slog.LevelWarn, "error": slog.LevelError} {
+		r := NewReader(MapEnv(map[string]string{"LOG_LEVEL": in}), vars)
+		if got := r.LogLevel("LOG_LEVEL"); got != want || r.Err() != nil {
+			t.Errorf("LOG_LEVEL=%q: %v, %v", in, got, r.Err())
+		}
+	}
+	r := NewReader(MapEnv(map[string]string{"LOG_LEVEL": "loud"}), vars)
+	r.LogLevel("LOG_LEVEL")
+	if err := r.Err(); err == nil || !strings.HasPrefix(err.Error(), "LOG_LEVEL: ") {
+		t.Fatalf("bad level error = %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
-	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
@@ -101,12 +100,7 @@ func Load(env settings.Env) (Config, error) {
 	}
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 1<<20)
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT")
-	lvl := r.String("LOG_LEVEL")
-	if l, ok := observe.ParseLevel(lvl); ok {
-		c.LogLevel = l
-	} else {
-		r.Fail("LOG_LEVEL", "%q is not debug, info, warn or error", lvl)
-	}
+	c.LogLevel = r.LogLevel("LOG_LEVEL")
 
 	if err := r.Err(); err != nil {
 		return Config{}, err

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/proxy"
-	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 )
 
@@ -64,16 +63,11 @@ func runPlainProxy(upstream string) error {
 	if err != nil {
 		return err
 	}
-	if path := os.Getenv("BENCH_PLAIN_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile("BENCH_PLAIN_CPUPROFILE")
+	if err != nil {
+		return err
 	}
+	defer stop()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.All("/*", func(c *fiber.Ctx) error {
 		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
@@ -94,23 +88,33 @@ func runGateway() error {
 		return err
 	}
 	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
-	// Request ids come from a pool of crypto/rand bytes instead of one
-	// read per request; they are correlation ids, not secrets.
-	uuid.EnableRandPool()
 	defer out.Close()
 	g, err := server.New(cfg, observe.NewLogger(out, "gateway", cfg.LogLevel), server.Hooks{})
 	if err != nil {
 		return err
 	}
-	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile("BENCH_CPUPROFILE")
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return g.Run(interrupted(), ln)
+}
+
+// cpuProfile starts a CPU profile into the file named by the environment
+// variable env, if set; the returned stop writes it out.
+func cpuProfile(env string) (stop func(), err error) {
+	path := os.Getenv(env)
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 )
 
 func main() {
@@ -52,9 +51,6 @@ func run() error {
 	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
 	defer out.Close()
 	log := observe.NewLogger(out, "gateway", cfg.LogLevel)
-	// Request ids come from a pool of crypto/rand bytes instead of one
-	// read per request; they are correlation ids, not secrets.
-	uuid.EnableRandPool()
 	limits, err := ratelimit.NewStore(cfg.RateLimit, log)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)

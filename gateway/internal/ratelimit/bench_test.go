@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 )
 
 // go test -run '^$' -bench . ./internal/ratelimit/
@@ -33,7 +35,7 @@ func BenchmarkRedisAllow(b *testing.B) {
 	}
 	defer s.Close()
 	if s.Degraded() {
-		b.Skip("no Redis at 127.0.0.1:6379")
+		testenv.Missing(b, "no Redis at 127.0.0.1:6379")
 	}
 	lim := New("bench"+strconv.FormatInt(time.Now().UnixNano(), 10), Rate{PerSecond: 1e6, Burst: 1000}, s)
 	ctx := context.Background()

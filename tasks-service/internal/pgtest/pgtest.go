@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 	"github.com/testcontainers/testcontainers-go"
@@ -183,10 +184,7 @@ func (s *Server) open(ctx context.Context, raw string) (*bun.DB, error) {
 func (s *Server) Need(tb testing.TB) string {
 	tb.Helper()
 	if s.skip != "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CI=true and no Postgres for integration tests: %s", s.skip)
-		}
-		tb.Skipf("no Postgres (set TEST_DATABASE_URL or start one on 127.0.0.1:5432): %s", s.skip)
+		testenv.Missing(tb, "no Postgres (set TEST_DATABASE_URL or start one on 127.0.0.1:5432): %s", s.skip)
 	}
 	return s.URL
 }

@@ -1,0 +1,29 @@
+// Package testenv decides what a test does when something it needs (a
+// database, Redis, node, curl) is missing: skip on a developer's machine,
+// fail in CI, where nothing may be skipped.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// InCI reports whether CI is set to a true value (true, 1, TRUE...).
+func InCI() bool {
+	v, _ := strconv.ParseBool(os.Getenv("CI"))
+	return v
+}
+
+// Missing ends tb because a prerequisite is missing: Fatalf when InCI,
+// Skipf otherwise. The message should name what is missing and how to
+// provide it.
+func Missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		tb.Fatalf("CI=true, so a missing prerequisite fails the test: %s", msg)
+	}
+	tb.Skip(msg)
+}
