@@ -68,28 +68,41 @@ func ValidUserID(id string) bool {
 // the keyring's first key. The caller must have checked r.UserID with
 // ValidUserID.
 func (kr *Keyring) Sign(r Request, now time.Time) string {
+	var buf [128]byte
+	return string(kr.AppendSign(buf[:0], r, now))
+}
+
+// AppendSign is Sign appending the header value to dst; with room in dst it
+// does not allocate.
+func (kr *Keyring) AppendSign(dst []byte, r Request, now time.Time) []byte {
 	k := kr.signer
 	var tbuf [20]byte
 	t := strconv.AppendInt(tbuf[:0], now.Unix(), 10)
-	mac := compute(k, string(t), r)
-	buf := make([]byte, 0, len("v1,kid=,t=,sig=")+len(k.id)+len(t)+43)
-	buf = append(buf, "v1,kid="...)
-	buf = append(buf, k.id...)
-	buf = append(buf, ",t="...)
-	buf = append(buf, t...)
-	buf = append(buf, ",sig="...)
-	buf = base64.RawURLEncoding.AppendEncode(buf, mac[:])
-	return string(buf)
+	s := k.get()
+	defer k.put(s)
+	mac := s.compute(t, r)
+	dst = append(dst, "v1,kid="...)
+	dst = append(dst, k.id...)
+	dst = append(dst, ",t="...)
+	dst = append(dst, t...)
+	dst = append(dst, ",sig="...)
+	return base64.RawURLEncoding.AppendEncode(dst, mac)
 }
 
-// compute returns HMAC-SHA256(secret, signed text of r at t). HMAC states
-// are pooled per key: a request pays for hashing, not for key setup.
-func compute(k *poolKey, t string, r Request) [sha256.Size]byte {
-	m := k.pool.Get().(hash.Hash)
-	defer k.pool.Put(m)
-	m.Reset()
-	var buf [256]byte
-	text := buf[:0]
+// macState is an HMAC keyed with one key and the scratch space one MAC
+// needs. States are pooled per key, so a MAC pays for hashing only: not for
+// key setup, and not for allocations of its text or sum.
+type macState struct {
+	mac  hash.Hash
+	text [256]byte
+	sum  [sha256.Size]byte
+}
+
+// compute returns HMAC-SHA256(key, signed text of r at t). The result
+// aliases s and is valid until s is reused.
+func (s *macState) compute(t []byte, r Request) []byte {
+	s.mac.Reset()
+	text := s.text[:0]
 	text = append(text, "v1\n"...)
 	text = append(text, t...)
 	text = append(text, '\n')
@@ -100,13 +113,11 @@ func compute(k *poolKey, t string, r Request) [sha256.Size]byte {
 	text = append(text, r.UserID...)
 	text = append(text, '\n')
 	text = hex.AppendEncode(text, r.BodySHA256[:])
-	m.Write(text)
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	return out
+	s.mac.Write(text)
+	return s.mac.Sum(s.sum[:0])
 }
 
-// poolKey is a key with a pool of HMAC states keyed with it.
+// poolKey is a key with a pool of MAC states keyed with it.
 type poolKey struct {
 	id   string
 	pool sync.Pool
@@ -114,9 +125,12 @@ type poolKey struct {
 
 func newPoolKey(id string, secret []byte) *poolKey {
 	k := &poolKey{id: id}
-	k.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	k.pool.New = func() any { return &macState{mac: hmac.New(sha256.New, secret)} }
 	return k
 }
+
+func (k *poolKey) get() *macState  { return k.pool.Get().(*macState) }
+func (k *poolKey) put(s *macState) { k.pool.Put(s) }
 
 // SignedText returns the exact text that is MACed for r at unix time t. It
 // exists for documentation and for implementers in other languages.

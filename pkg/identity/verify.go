@@ -118,8 +118,9 @@ func (v *Verifier) Verify(header string, r Request, now time.Time) error {
 	if skew > v.window || skew < -v.window {
 		return fmt.Errorf("%w: skew %s", ErrStale, skew.Truncate(time.Second))
 	}
-	want := compute(secret, a.t, r)
-	if !hmac.Equal(want[:], a.Sig) {
+	st := secret.get()
+	defer secret.put(st)
+	if !hmac.Equal(st.compute([]byte(a.t), r), a.Sig) {
 		return ErrBadSignature
 	}
 	return nil

@@ -22,15 +22,23 @@ func newRIDPrefix() string {
 // runtime's per-thread ChaCha8 generator. Ids correlate logs; they are not
 // secrets. One costs a few nanoseconds: no system call, no shared counter.
 func NewRequestID() string {
-	var b [33]byte
-	copy(b[:16], ridPrefix)
-	b[16] = '-'
+	var b [requestIDLen]byte
+	return string(appendRequestID(b[:0]))
+}
+
+const requestIDLen = 33
+
+// appendRequestID appends a fresh request id (see NewRequestID) to dst.
+func appendRequestID(dst []byte) []byte {
+	dst = append(dst, ridPrefix...)
+	dst = append(dst, '-')
+	var b [16]byte
 	n := mrand.Uint64()
-	for i := 32; i > 16; i-- {
+	for i := len(b) - 1; i >= 0; i-- {
 		b[i] = hexDigits[n&0xf]
 		n >>= 4
 	}
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // validRequestIDBytes accepts 1–128 characters of [A-Za-z0-9._:-], so that

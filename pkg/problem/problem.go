@@ -65,13 +65,11 @@ func (p *Details) WithErrors(errs ...FieldError) *Details {
 	return p
 }
 
-// Write sends p as the response. The request id stored by observe.RequestID
-// (c.Locals("request_id")) is included when present.
+// Write sends p as the response. The request id the response carries (set
+// by observe.RequestID) is repeated in the body.
 func Write(c *fiber.Ctx, p *Details) error {
 	if p.RequestID == "" {
-		if id, ok := c.Locals("request_id").(string); ok {
-			p.RequestID = id
-		}
+		p.RequestID = string(c.Response().Header.Peek(fiber.HeaderXRequestID))
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

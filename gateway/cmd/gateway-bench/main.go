@@ -113,22 +113,22 @@ func rssKB(pid int, field string) int {
 	return 0
 }
 
-// cpuTime is a process's user+system CPU time from /proc/PID/stat.
-func cpuTime(pid int) time.Duration {
+// cpuTime is a process's user and system CPU time from /proc/PID/stat.
+func cpuTime(pid int) (user, sys time.Duration) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// Fields after the command name, which is in parentheses.
 	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
 	f := strings.Fields(rest)
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
+	return time.Duration(ut) * time.Second / clkTck, time.Duration(st) * time.Second / clkTck
 }
 
 type result struct {
@@ -138,6 +138,7 @@ type result struct {
 	rps       float64
 	p50, p99  time.Duration
 	cpuPerReq time.Duration // server CPU per request (0 when not measured)
+	userShare float64       // of which in user space
 }
 
 // load drives addr with conns connections for d and reports throughput and
@@ -262,13 +263,13 @@ func drive(d time.Duration, conns, rounds int) error {
 	results := []result{median(direct), median(plainR), median(gwR)}
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
-	fmt.Printf("%-24s %12s %10s %10s %12s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "errors", "req/s of every round")
+	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s of every round")
 	for i, r := range results {
 		var all []string
 		for _, x := range [][]result{direct, plainR, gwR}[i] {
 			all = append(all, fmt.Sprintf("%.0f", x.rps))
 		}
-		fmt.Printf("%-24s %12.0f %10s %10s %12s %8d   %s\n", r.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq.Round(100*time.Nanosecond), r.errs, strings.Join(all, " "))
+		fmt.Printf("%-24s %12.0f %10s %10s %12s %5.0f%% %8d   %s\n", r.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq.Round(100*time.Nanosecond), r.userShare*100, r.errs, strings.Join(all, " "))
 	}
 	ratio := results[2].rps / results[1].rps
 	// Each round's gateway and proxy runs are adjacent in time, so their
@@ -301,12 +302,16 @@ func drive(d time.Duration, conns, rounds int) error {
 // request, the figure least disturbed by other load on the machine. For
 // proxies it excludes the upstream's CPU.
 func measured(c *child, fn func() result) result {
-	before := cpuTime(c.cmd.Process.Pid)
+	u0, s0 := cpuTime(c.cmd.Process.Pid)
 	r := fn()
 	if n := r.reqs + r.errs; n > 0 {
 		// Warm-up requests are not counted in reqs; scale by the measured
 		// share of the run (d of d+0.5s) is close enough for a ratio.
-		r.cpuPerReq = (cpuTime(c.cmd.Process.Pid) - before) / time.Duration(n)
+		u1, s1 := cpuTime(c.cmd.Process.Pid)
+		r.cpuPerReq = (u1 - u0 + s1 - s0) / time.Duration(n)
+		if total := u1 - u0 + s1 - s0; total > 0 {
+			r.userShare = float64(u1-u0) / float64(total)
+		}
 	}
 	return r
 }

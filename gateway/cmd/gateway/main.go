@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
-	"github.com/gofiber/fiber/v2"
 )
 
 func main() {
@@ -78,19 +76,8 @@ func rateLimitHooks(cfg config.Config, store *ratelimit.Store) server.Hooks {
 	if cfg.TrustedProxyHops > 0 {
 		address = ratelimit.ForwardedFor(cfg.TrustedProxyHops)
 	}
-	perIP := ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(address)
 	return server.Hooks{
-		PerIP: func(c *fiber.Ctx) error {
-			if !isAuthPath(c.Path()) {
-				return c.Next()
-			}
-			return perIP(c)
-		},
-		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(ratelimit.Local("user_id")),
+		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(address),
+		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(server.Subject),
 	}
-}
-
-// isAuthPath reports whether path is routed to Better Auth.
-func isAuthPath(path string) bool {
-	return path == "/api/auth" || strings.HasPrefix(path, "/api/auth/")
 }

@@ -113,7 +113,7 @@ func TestVerifyAcceptsEveryAlgorithm(t *testing.T) {
 	for alg, k := range allKeys() {
 		t.Run(alg.String(), func(t *testing.T) {
 			tok := testissuer.Mint(k, f.iss.Claims("user-"+alg.String(), f.now))
-			p, err := f.a.Verify(context.Background(), tok)
+			p, err := f.a.Verify(context.Background(), []byte(tok))
 			if err != nil {
 				t.Fatalf("valid %s token rejected: %v", alg, err)
 			}
@@ -143,7 +143,7 @@ func TestVerifyInfersAlgorithmWhenJWKHasNone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Verify(t.Context(), testissuer.Mint(k, iss.Claims("u1", time.Now()))); err != nil {
+			if _, err := a.Verify(t.Context(), []byte(testissuer.Mint(k, iss.Claims("u1", time.Now())))); err != nil {
 				t.Fatalf("token for JWK without alg rejected: %v", err)
 			}
 		})
@@ -253,7 +253,7 @@ func TestMaliciousTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := f.a.Verify(context.Background(), tc.token)
+			p, err := f.a.Verify(context.Background(), []byte(tc.token))
 			if err == nil {
 				t.Fatalf("accepted as %+v", p)
 			}
@@ -268,7 +268,7 @@ func TestMaliciousTokens(t *testing.T) {
 	}
 	// The same valid token is accepted: the rejections above are about the
 	// attack, not the fixture.
-	if _, err := f.a.Verify(context.Background(), valid); err != nil {
+	if _, err := f.a.Verify(context.Background(), []byte(valid)); err != nil {
 		t.Fatalf("control token rejected: %v", err)
 	}
 }
@@ -277,12 +277,12 @@ func TestSharedSecretMode(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef-shared")
 	f := newFixture(t, func(c *authn.Config) { c.SharedSecret = secret })
 	tok := forge(map[string]any{"alg": "HS256", "typ": "JWT"}, f.iss.Claims("hs-user", f.now), hs256(secret))
-	p, err := f.a.Verify(context.Background(), tok)
+	p, err := f.a.Verify(context.Background(), []byte(tok))
 	if err != nil || p.Subject != "hs-user" {
 		t.Fatalf("HS256 token with the secret: %+v, %v", p, err)
 	}
 	off := newFixture(t, nil)
-	if _, err := off.a.Verify(context.Background(), tok); err == nil || err.(*authn.TokenError).Reason != "alg_not_allowed" {
+	if _, err := off.a.Verify(context.Background(), []byte(tok)); err == nil || err.(*authn.TokenError).Reason != "alg_not_allowed" {
 		t.Fatalf("HS256 accepted without opting in: %v", err)
 	}
 }
@@ -309,7 +309,7 @@ func TestCacheServesRepeatsAndHonoursExpiry(t *testing.T) {
 	})
 	tok := testissuer.Mint(allKeys()[jwa.EdDSA], f.iss.Claims("alice", f.now))
 	for range 5 {
-		if _, err := f.a.Verify(context.Background(), tok); err != nil {
+		if _, err := f.a.Verify(context.Background(), []byte(tok)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,7 +318,7 @@ func TestCacheServesRepeatsAndHonoursExpiry(t *testing.T) {
 	}
 	// Past exp+leeway the cached entry must not be honoured.
 	f.now = f.now.Add(16 * time.Minute)
-	_, err := f.a.Verify(context.Background(), tok)
+	_, err := f.a.Verify(context.Background(), []byte(tok))
 	var te *authn.TokenError
 	if !errors.As(err, &te) || te.Reason != "expired" {
 		t.Fatalf("expired cached token: %v, want expired", err)
@@ -329,17 +329,17 @@ func TestCacheDropsTokensOfRemovedKid(t *testing.T) {
 	ks := allKeys()
 	f := newFixture(t, func(c *authn.Config) {})
 	tok := testissuer.Mint(ks[jwa.ES256], f.iss.Claims("alice", f.now))
-	if _, err := f.a.Verify(context.Background(), tok); err != nil {
+	if _, err := f.a.Verify(context.Background(), []byte(tok)); err != nil {
 		t.Fatal(err)
 	}
 	// Rotate: the ES256 key leaves the JWKS. A token with a new kid forces
 	// the refetch that notices.
 	fresh := testissuer.NewKey(jwa.EdDSA, "kid-fresh")
 	f.iss.SetKeys(ks[jwa.EdDSA], fresh)
-	if _, err := f.a.Verify(context.Background(), testissuer.Mint(fresh, f.iss.Claims("bob", f.now))); err != nil {
+	if _, err := f.a.Verify(context.Background(), []byte(testissuer.Mint(fresh, f.iss.Claims("bob", f.now)))); err != nil {
 		t.Fatalf("token with the new kid: %v", err)
 	}
-	_, err := f.a.Verify(context.Background(), tok)
+	_, err := f.a.Verify(context.Background(), []byte(tok))
 	if err == nil {
 		t.Fatal("token of a removed key still accepted from the cache")
 	}
@@ -351,7 +351,7 @@ func TestCacheIsBounded(t *testing.T) {
 	for i := range 100 {
 		c := f.iss.Claims("u", f.now)
 		c["n"] = i
-		if _, err := f.a.Verify(context.Background(), testissuer.Mint(k, c)); err != nil {
+		if _, err := f.a.Verify(context.Background(), []byte(testissuer.Mint(k, c))); err != nil {
 			t.Fatal(err)
 		}
 	}

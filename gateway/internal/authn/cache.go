@@ -5,59 +5,100 @@ import (
 	"time"
 )
 
-// tokenCache remembers verified tokens by the SHA-256 of their text. It is
-// bounded: when full, expired entries go first, then arbitrary ones. An
-// entry lives until its token's exp (plus leeway) and is dropped when its
-// kid leaves the JWKS.
+// tokenCache remembers verified tokens. It is keyed by the token text
+// itself, as Envoy's jwt_authn cache is: a lookup hashes the request's token
+// bytes with the runtime's seeded map hash and compares them in full, which
+// costs a fraction of a cryptographic digest and copies nothing. (The full
+// comparison is not constant-time, but a caller cannot choose which cached
+// token its guess is compared with: that is decided by a per-process random
+// hash seed.)
+//
+// It is bounded twice: by entries and by the bytes of token text held. When
+// either bound is reached, expired entries go first, then arbitrary ones. An
+// entry lives until its token's exp plus leeway and is dropped when its kid
+// leaves the JWKS.
 type tokenCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[[32]byte]Principal
+	mu       sync.RWMutex
+	max      int
+	maxBytes int
+	bytes    int
+	m        map[string]*cached
 }
 
-func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, m: make(map[[32]byte]Principal, min(max, 1024))}
+type cached struct {
+	p     Principal
+	until int64 // exp + leeway, Unix nanoseconds
 }
 
-func (c *tokenCache) get(sum [32]byte, now time.Time, leeway time.Duration) (Principal, bool) {
+// defaultCacheBytes bounds the token text a cache holds (Better Auth tokens
+// are 0.5–1.5 KiB, so this is above 10,000 tokens of the usual size).
+const defaultCacheBytes = 16 << 20
+
+func newTokenCache(max, maxBytes int) *tokenCache {
+	return &tokenCache{max: max, maxBytes: maxBytes, m: make(map[string]*cached, min(max, 1024))}
+}
+
+// get returns the principal of a cached, unexpired token. The Principal is
+// shared: callers must not modify it.
+func (c *tokenCache) get(token []byte, now time.Time) (*Principal, bool) {
 	c.mu.RLock()
-	p, ok := c.m[sum]
+	e, ok := c.m[string(token)] // no allocation: the compiler looks up by the bytes
 	c.mu.RUnlock()
 	if !ok {
-		return Principal{}, false
+		return nil, false
 	}
-	if !now.Before(p.Expiry.Add(leeway)) {
+	if now.UnixNano() >= e.until {
 		c.mu.Lock()
-		delete(c.m, sum)
+		if c.m[string(token)] == e {
+			c.drop(string(token))
+		}
 		c.mu.Unlock()
-		return Principal{}, false
+		return nil, false
 	}
-	return p, true
+	return &e.p, true
 }
 
-func (c *tokenCache) put(sum [32]byte, p Principal, leeway time.Duration) {
+// put caches p for token and returns the cached copy.
+func (c *tokenCache) put(token string, p Principal, leeway time.Duration) *Principal {
+	e := &cached{p: p, until: p.Expiry.Add(leeway).UnixNano()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		c.evict(time.Now(), leeway)
+	if _, ok := c.m[token]; ok {
+		c.drop(token)
 	}
-	c.m[sum] = p
+	if len(c.m) >= c.max || c.bytes+len(token) > c.maxBytes {
+		c.evict(time.Now(), len(token))
+	}
+	c.m[token] = e
+	c.bytes += len(token)
+	return &e.p
 }
 
-// evict frees room: every expired entry, or failing that one eighth of the
-// cache chosen by map iteration order (effectively random).
-func (c *tokenCache) evict(now time.Time, leeway time.Duration) {
-	for k, p := range c.m {
-		if !now.Before(p.Expiry.Add(leeway)) {
-			delete(c.m, k)
+func (c *tokenCache) drop(token string) {
+	delete(c.m, token)
+	c.bytes -= len(token)
+}
+
+// evict frees room for one more token of size n: every expired entry, then,
+// while a bound would still be exceeded, one eighth of the cache chosen by
+// map iteration order (effectively random).
+func (c *tokenCache) evict(now time.Time, n int) {
+	t := now.UnixNano()
+	for k, e := range c.m {
+		if t >= e.until {
+			c.drop(k)
 		}
 	}
-	drop := len(c.m) - c.max + max(c.max/8, 1)
+	full := func() bool { return len(c.m) >= c.max || c.bytes+n > c.maxBytes }
+	if !full() {
+		return
+	}
+	drop := max(len(c.m)/8, 1)
 	for k := range c.m {
-		if drop <= 0 {
+		if drop <= 0 && !full() {
 			break
 		}
-		delete(c.m, k)
+		c.drop(k)
 		drop--
 	}
 }
@@ -69,18 +110,18 @@ func (c *tokenCache) forgetKids(kids []string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, p := range c.m {
-		if p.KeyID != "" && gone[p.KeyID] {
-			delete(c.m, k)
+	for k, e := range c.m {
+		if e.p.KeyID != "" && gone[e.p.KeyID] {
+			c.drop(k)
 		}
 	}
 }
 
-// size is the number of cached tokens.
-func (c *tokenCache) size() int {
+// size is the number of cached tokens and the bytes of their text.
+func (c *tokenCache) size() (n, bytes int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.m)
+	return len(c.m), c.bytes
 }
 
 // CachedTokens reports how many verified tokens the cache holds.
@@ -88,5 +129,6 @@ func (a *Authenticator) CachedTokens() int {
 	if a.cache == nil {
 		return 0
 	}
-	return a.cache.size()
+	n, _ := a.cache.size()
+	return n
 }

@@ -9,53 +9,58 @@ import (
 // Extract returns the token of a request: from "Authorization: Bearer", else
 // from the cookie named cookieName (if not empty). The query string is never
 // a source. It returns ErrNoToken when neither is present and a *TokenError
-// for a second Authorization header, a non-Bearer scheme, an oversized or
-// syntactically impossible token.
-func Extract(h *fasthttp.RequestHeader, cookieName string, maxBytes int) (string, error) {
+// for a second Authorization header, a non-Bearer scheme, an empty or an
+// oversized token. The token's syntax is Verify's business: a token the
+// cache knows needs no check. The token aliases the request's header
+// buffer: it is valid until the request handler returns.
+func Extract(h *fasthttp.RequestHeader, cookieName string, maxBytes int) ([]byte, error) {
 	auth := h.PeekAll(fasthttp.HeaderAuthorization)
 	switch len(auth) {
 	case 0:
 	case 1:
 		return bearer(auth[0], maxBytes)
 	default:
-		return "", errTwoTokens
+		return nil, errTwoTokens
 	}
 	if cookieName == "" {
-		return "", ErrNoToken
+		return nil, ErrNoToken
 	}
 	c := h.Cookie(cookieName)
 	if len(c) == 0 {
-		return "", ErrNoToken
+		return nil, ErrNoToken
 	}
 	if len(c) > maxBytes {
-		return "", errTooLarge
+		return nil, errTooLarge
 	}
-	if !tokenShaped(c) {
-		return "", errMalformed
-	}
-	return string(c), nil
+	return c, nil
 }
 
 var bearerPrefix = []byte("bearer ")
 
-func bearer(v []byte, maxBytes int) (string, error) {
+func bearer(v []byte, maxBytes int) ([]byte, error) {
 	if len(v) < len(bearerPrefix) || !bytes.EqualFold(v[:len(bearerPrefix)], bearerPrefix) {
-		return "", errBadScheme
+		return nil, errBadScheme
 	}
 	tok := bytes.TrimLeft(v[len(bearerPrefix):], " ")
 	if len(tok) == 0 {
-		return "", errMalformed
+		return nil, errMalformed
 	}
 	if len(tok) > maxBytes {
-		return "", errTooLarge
+		return nil, errTooLarge
 	}
-	if !tokenShaped(tok) {
-		if bytes.ContainsAny(tok, ", ") {
-			return "", errTwoTokens
-		}
-		return "", errMalformed
+	return tok, nil
+}
+
+// checkShape returns nil for a token tokenShaped accepts, else the reason:
+// two tokens in one header, or a malformed one.
+func checkShape(tok []byte) error {
+	if tokenShaped(tok) {
+		return nil
 	}
-	return string(tok), nil
+	if bytes.ContainsAny(tok, ", ") {
+		return errTwoTokens
+	}
+	return errMalformed
 }
 
 // b64url marks the base64url alphabet: A-Z, a-z, 0-9, '-' and '_'.

@@ -6,28 +6,39 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// hopByHop are the RFC 9110 §7.6.1 connection-specific headers plus the
-// legacy ones proxies still see; they are never forwarded, either way.
-var hopByHop = [][]byte{
-	[]byte("connection"), []byte("keep-alive"), []byte("proxy-connection"),
-	[]byte("proxy-authenticate"), []byte("proxy-authorization"), []byte("te"),
-	[]byte("trailer"), []byte("transfer-encoding"), []byte("upgrade"),
-	// Not hop-by-hop by the RFC, but the gateway has already read the body.
-	[]byte("expect"),
+// Header classes, by canonical name (see canon). They are switch cases
+// rather than lists because every header of every request is classified.
+
+// isHopByHop reports the RFC 9110 §7.6.1 connection-specific headers plus
+// the legacy ones proxies still see; they are never forwarded, either way.
+// Expect is not hop-by-hop by the RFC, but the gateway has read the body.
+func isHopByHop(name []byte) bool {
+	switch string(name) {
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade", "expect":
+		return true
+	}
+	return false
 }
 
-// forwarding are the headers the gateway sets itself; a client's values are
-// dropped, never appended to.
-var forwarding = [][]byte{
-	[]byte("x-forwarded-for"), []byte("x-forwarded-proto"), []byte("x-forwarded-host"),
-	[]byte("x-forwarded-port"), []byte("x-forwarded-prefix"), []byte("x-forwarded-server"),
-	[]byte("forwarded"), []byte("x-real-ip"), []byte("x-original-url"), []byte("x-rewrite-url"),
-	[]byte("x-original-uri"), []byte("x-http-method-override"), []byte("x-http-method"), []byte("x-method-override"),
+// isForwarding reports the headers the gateway sets itself or that name
+// another request; a client's values are dropped, never appended to.
+func isForwarding(name []byte) bool {
+	switch string(name) {
+	case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
+		"x-forwarded-server", "forwarded", "x-real-ip", "x-original-url", "x-rewrite-url", "x-original-uri",
+		"x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
 }
 
-// identityPrefixes are dropped whatever follows: X-User-ID, X-User-Email,
-// X-Identity-Signature, X-Identity-Anything.
-var identityPrefixes = [][]byte{[]byte("x-user-"), []byte("x-identity-"), []byte("x-auth-")}
+// isIdentity reports identity headers, dropped whatever follows the
+// prefix: X-User-ID, X-User-Email, X-Identity-Signature, X-Auth-Anything.
+func isIdentity(name []byte) bool {
+	return bytes.HasPrefix(name, []byte("x-user-")) || bytes.HasPrefix(name, []byte("x-identity-")) ||
+		bytes.HasPrefix(name, []byte("x-auth-"))
+}
 
 // Drop options for Clean.
 const (
@@ -64,20 +75,16 @@ func inList(list [][]byte, name []byte) bool {
 // dropped reports whether a request header (in canonical form) never
 // reaches an upstream.
 func dropped(name []byte, flags int, named [][]byte) bool {
-	if inList(hopByHop, name) || inList(forwarding, name) || inList(named, name) {
+	if isHopByHop(name) || isForwarding(name) || isIdentity(name) || inList(named, name) {
 		return true
 	}
-	for _, p := range identityPrefixes {
-		if bytes.HasPrefix(name, p) {
-			return true
-		}
-	}
-	if bytes.Equal(name, []byte("x-request-id")) {
-		// Only the canonical spelling survives; the gateway sets it again.
+	switch string(name) {
+	case "x-request-id", "host", "content-length":
+		// The gateway sets these itself (only the canonical request id
+		// spelling survives; fasthttp writes Host and Content-Length).
 		return true
-	}
-	if flags&DropCredentials != 0 && (bytes.Equal(name, []byte("authorization")) || bytes.Equal(name, []byte("cookie"))) {
-		return true
+	case "authorization", "cookie":
+		return flags&DropCredentials != 0
 	}
 	return false
 }
@@ -113,7 +120,7 @@ func CopyHeaders(dst, src *fasthttp.RequestHeader, flags int) {
 		} else {
 			c = canon(buf[:0], key)
 		}
-		if dropped(c, flags, named) || bytes.Equal(c, []byte("host")) || bytes.Equal(c, []byte("content-length")) {
+		if dropped(c, flags, named) {
 			continue
 		}
 		dst.AddBytesKV(key, value)
@@ -128,6 +135,12 @@ func skipResponseHeader(name []byte) bool {
 		return false
 	}
 	c := canon(buf[:0], name)
-	return inList(hopByHop, c) || bytes.Equal(c, []byte("content-length")) || bytes.Equal(c, []byte("date")) ||
-		bytes.Equal(c, []byte("server")) || bytes.Equal(c, []byte("x-request-id"))
+	if isHopByHop(c) {
+		return true
+	}
+	switch string(c) {
+	case "content-length", "date", "server", "x-request-id":
+		return true
+	}
+	return false
 }

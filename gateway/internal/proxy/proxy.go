@@ -7,6 +7,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,46 +37,46 @@ var (
 // gains X-User-ID and an X-Identity-Signature over the exact method,
 // request-target, user and body that the tasks service receives.
 func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
-	src := c.Request()
-	target := p.Tasks.Target(path, src.URI().QueryString())
-	req := p.build(c, p.Tasks, target, DropCredentials)
-	var scratch [128]byte
+	var ubuf [512]byte
+	url := p.Tasks.AppendURL(ubuf[:0], path, c.Request().URI().QueryString())
+	req := p.build(c, p.Tasks, url, DropCredentials)
 	defer fasthttp.ReleaseRequest(req)
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
-	sig := p.Keys.Sign(identity.Request{
-		Method:     string(req.Header.Method()),
-		Target:     target,
+	var sbuf [128]byte
+	sig := p.Keys.AppendSign(sbuf[:0], identity.Request{
+		Method:     c.Method(),
+		Target:     utils.UnsafeString(url[p.Tasks.OriginLen():]),
 		UserID:     sub,
 		BodySHA256: bodyHash(req.Body()),
 	}, now())
-	req.Header.SetCanonical(hdrUserID, append(scratch[:0], sub...))
-	req.Header.SetCanonical(hdrSignature, append(scratch[:0], sig...))
+	req.Header.SetCanonical(hdrUserID, utils.UnsafeBytes(sub)) // copied, never written
+	req.Header.SetCanonical(hdrSignature, sig)
 	return p.forward(c, p.Tasks, req)
 }
 
 // ToAuth forwards c to Better Auth with its path, query, Authorization and
 // cookies as received (hygiene aside), and returns every Set-Cookie.
 func (p *Proxy) ToAuth(c *fiber.Ctx) error {
-	src := c.Request()
-	target := p.Auth.Target(src.URI().PathOriginal(), src.URI().QueryString())
-	req := p.build(c, p.Auth, target, 0)
+	uri := c.Request().URI()
+	var ubuf [512]byte
+	req := p.build(c, p.Auth, p.Auth.AppendURL(ubuf[:0], uri.PathOriginal(), uri.QueryString()), 0)
 	defer fasthttp.ReleaseRequest(req)
 	return p.forward(c, p.Auth, req)
 }
 
-// build returns a fresh upstream request: method, target, the headers
+// build returns a fresh upstream request for url: method, the headers
 // CopyHeaders lets through, X-Forwarded-* from the connection (never from
 // client headers), the request id and the body bytes as received.
-func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fasthttp.Request {
+func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fasthttp.Request {
 	src := c.Request()
 	fctx := c.Context()
 	req := fasthttp.AcquireRequest()
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
-	up.Prepare(req, target)
+	up.Prepare(req, url)
 	if ip, ok := netip.AddrFromSlice(fctx.RemoteIP()); ok {
 		var buf [64]byte
 		req.Header.SetCanonical(hdrForwardedFor, ip.Unmap().AppendTo(buf[:0]))
@@ -89,8 +90,7 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, target string, flags int) *fas
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
 	if id := observe.RequestIDOf(c); id != "" {
-		var buf [128]byte
-		req.Header.SetCanonical(hdrRequestID, append(buf[:0], id...))
+		req.Header.SetCanonical(hdrRequestID, utils.UnsafeBytes(id))
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/valyala/fasthttp"
 )
 
@@ -25,6 +26,9 @@ type UpstreamConfig struct {
 	MaxConns    int
 	// MaxResponseBytes bounds an upstream response body (default 16 MiB).
 	MaxResponseBytes int
+	// Deadlines, when set, enforces the connections' deadlines coarsely
+	// and cheaply (see package deadline).
+	Deadlines *deadline.Watchdog
 }
 
 // Upstream is one backend reached over a reused pool of connections.
@@ -76,32 +80,38 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 			// Never retry: a retried POST could create a task twice.
 			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 			Dial: func(a string) (net.Conn, error) {
-				return fasthttp.DialTimeout(a, dialTimeout)
+				c, err := fasthttp.DialTimeout(a, dialTimeout)
+				if err != nil || cfg.Deadlines == nil {
+					return c, err
+				}
+				return cfg.Deadlines.Wrap(c), nil
 			},
 		},
 	}
 }
 
-// Target returns the request-target sent upstream for a client's raw path
-// and raw query: the upstream's base path, the path, and "?query" when the
-// query is not empty. The identity assertion signs exactly this string.
-func (u *Upstream) Target(rawPath, rawQuery []byte) string {
-	n := len(u.basePath) + len(rawPath) + 1 + len(rawQuery)
-	b := make([]byte, 0, n)
-	b = append(b, u.basePath...)
-	b = append(b, rawPath...)
+// AppendURL appends to dst the absolute URL of a request on this upstream
+// for a client's raw path and raw query: origin, base path, path, and
+// "?query" when the query is not empty. Everything after the first
+// OriginLen bytes is the request-target, which the identity assertion signs.
+func (u *Upstream) AppendURL(dst, rawPath, rawQuery []byte) []byte {
+	dst = append(dst, u.origin...)
+	dst = append(dst, u.basePath...)
+	dst = append(dst, rawPath...)
 	if len(rawQuery) > 0 {
-		b = append(b, '?')
-		b = append(b, rawQuery...)
+		dst = append(dst, '?')
+		dst = append(dst, rawQuery...)
 	}
-	return string(b)
+	return dst
 }
 
-// Prepare points req at target on this upstream and sets Host to the
-// upstream's host.
-func (u *Upstream) Prepare(req *fasthttp.Request, target string) {
-	var buf [512]byte
-	req.SetRequestURIBytes(append(append(buf[:0], u.origin...), target...))
+// OriginLen is the length of the scheme://host prefix AppendURL writes.
+func (u *Upstream) OriginLen() int { return len(u.origin) }
+
+// Prepare points req at url (from AppendURL), exactly as written, and sets
+// Host to the upstream's host.
+func (u *Upstream) Prepare(req *fasthttp.Request, url []byte) {
+	req.SetRequestURIBytes(url)
 	req.URI().DisablePathNormalizing = true
 	req.Header.SetHost(u.host)
 }
@@ -109,7 +119,7 @@ func (u *Upstream) Prepare(req *fasthttp.Request, target string) {
 // Do sends req and fills resp. It returns ErrUpstreamTimeout or
 // ErrUpstreamUnavailable (wrapping the cause) on failure.
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	err := u.client.DoDeadline(req, resp, time.Now().Add(u.timeout))
+	err := u.client.DoTimeout(req, resp, u.timeout)
 	if err == nil {
 		return nil
 	}

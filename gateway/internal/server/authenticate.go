@@ -10,29 +10,36 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// localUserID is where the verified subject is kept for later handlers and
-// the access log (observe.AccessLog reads the same key).
-const localUserID = "user_id"
+// localPrincipal is the Locals key of the verified *authn.Principal. A
+// pointer is stored without an allocation; the Principal is the token
+// cache's shared, read-only copy.
+const localPrincipal = "principal"
 
-// authenticate is where identity is decided: the token is extracted,
-// verified, and its sub stored in Locals(localUserID). Anything else ends
-// the request with 401 (or 503 before the first JWKS fetch).
-func (g *Gateway) authenticate(c *fiber.Ctx) error {
+// authenticate is where identity is decided: the token is extracted and
+// verified, and its principal stored for Subject. Anything else is a 401
+// problem (or 503 before the first JWKS fetch).
+func (g *Gateway) authenticate(c *fiber.Ctx) (*authn.Principal, error) {
 	tok, err := authn.Extract(&c.Request().Header, g.cfg.CookieName, g.Authn.MaxTokenBytes())
-	if err == nil {
-		var p authn.Principal
-		p, err = g.Authn.Verify(c.UserContext(), tok)
-		if err == nil {
-			c.Locals(localUserID, p.Subject)
-			return c.Next()
-		}
+	if err != nil {
+		return nil, g.authError(err)
 	}
-	return g.authError(err)
+	// The request context ends with the server; a key fetch for an unknown
+	// kid has its own timeout.
+	p, err := g.Authn.Verify(c.Context(), tok)
+	if err != nil {
+		return nil, g.authError(err)
+	}
+	c.Locals(localPrincipal, p)
+	return p, nil
 }
 
-func subject(c *fiber.Ctx) string {
-	s, _ := c.Locals(localUserID).(string)
-	return s
+// Subject returns the verified sub of an authenticated request, for hooks
+// such as the per-user rate limit. ok is false before authentication.
+func Subject(c *fiber.Ctx) (sub string, ok bool) {
+	if p, _ := c.Locals(localPrincipal).(*authn.Principal); p != nil {
+		return p.Subject, true
+	}
+	return "", false
 }
 
 // authError maps an authn error to its problem. Token errors become 401

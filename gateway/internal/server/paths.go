@@ -9,8 +9,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// checkRequest guards every /api route: the raw path must pass
-// proxy.CheckPath, and TRACE/CONNECT are never forwarded.
+// checkRequest guards every /api route before anything is forwarded: the raw
+// path must pass proxy.CheckPath, and TRACE/CONNECT are never forwarded.
 func checkRequest(c *fiber.Ctx) error {
 	switch c.Method() {
 	case fiber.MethodTrace, fiber.MethodConnect:
@@ -20,7 +20,7 @@ func checkRequest(c *fiber.Ctx) error {
 		return problem.New(fiber.StatusBadRequest, "bad-path", "Bad Request",
 			"The path contains dot-segments, empty segments, encoded slashes or other characters that proxies read differently.")
 	}
-	return c.Next()
+	return nil
 }
 
 var compatPrefix = []byte("/api/")

@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
@@ -23,24 +25,27 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 )
 
-// Hooks are optional middleware slots. PerIP runs for every /api request
-// before authentication; PerUser runs after it, when c.Locals("user_id")
-// holds the verified subject. Nil hooks are skipped. They exist for rate
+// Hooks are optional middleware (they call c.Next to let a request on).
+// Auth runs before a request is forwarded to Better Auth (/api/auth/*);
+// PerUser runs on the tasks routes after authentication, when Subject(c)
+// holds the verified sub. Nil hooks cost nothing. They exist for rate
 // limiters, which return a problem error (e.g. 429) to refuse.
 type Hooks struct {
-	PerIP   fiber.Handler
+	Auth    fiber.Handler
 	PerUser fiber.Handler
 }
 
 // Gateway is a configured, not yet running gateway.
 type Gateway struct {
-	App    *fiber.App
-	Keys   *jwks.Store
-	Authn  *authn.Authenticator
-	cfg    config.Config
-	log    *slog.Logger
-	cancel context.CancelFunc
-	ctx    context.Context
+	App   *fiber.App
+	Keys  *jwks.Store
+	Authn *authn.Authenticator
+	// deadlines enforces the client and upstream connections' timeouts.
+	deadlines *deadline.Watchdog
+	cfg       config.Config
+	log       *slog.Logger
+	cancel    context.CancelFunc
+	ctx       context.Context
 }
 
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
@@ -81,9 +86,11 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	}
 	g.Keys.OnRemove(g.Authn.ForgetKeys)
 
+	g.deadlines = deadline.New(deadlineTick(cfg))
 	upstream := func(u *url.URL) *proxy.Upstream {
 		return proxy.NewUpstream(proxy.UpstreamConfig{
 			URL: u, Timeout: cfg.UpstreamTimeout, DialTimeout: cfg.UpstreamDialTimeout, MaxConns: cfg.UpstreamMaxConns,
+			Deadlines: g.deadlines,
 		})
 	}
 	px := &proxy.Proxy{Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys}
@@ -130,41 +137,84 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	})
 	app.Get("/metrics", metrics.Handler())
 
-	api := app.Group("/api", checkRequest)
-	if hooks.PerIP != nil {
-		api.Use(hooks.PerIP)
-	}
-	// authenticated returns the handler chain of an authenticated route:
-	// authenticate, the PerUser hook when set, then h.
-	authenticated := func(h fiber.Handler) []fiber.Handler {
-		if hooks.PerUser != nil {
-			return []fiber.Handler{g.authenticate, hooks.PerUser, h}
+	// Every /api route is one Fiber handler unless a hook is installed:
+	// the path check, authentication and forwarding are plain calls, not a
+	// middleware chain that Fiber would match route by route.
+	api := app.Group("/api")
+	forwardAuth := func(c *fiber.Ctx) error { return px.ToAuth(c) }
+	toAuth := []fiber.Handler{func(c *fiber.Ctx) error {
+		if err := checkRequest(c); err != nil {
+			return err
 		}
-		return []fiber.Handler{g.authenticate, h}
+		return forwardAuth(c)
+	}}
+	if hooks.Auth != nil {
+		toAuth = []fiber.Handler{func(c *fiber.Ctx) error {
+			if err := checkRequest(c); err != nil {
+				return err
+			}
+			return c.Next()
+		}, hooks.Auth, forwardAuth}
 	}
+	api.All("/auth", toAuth...)
+	api.All("/auth/*", toAuth...)
 
-	toAuth := func(c *fiber.Ctx) error { return px.ToAuth(c) }
-	api.All("/auth", toAuth)
-	api.All("/auth/*", toAuth)
-
-	toTasks := func(c *fiber.Ctx) error {
-		return px.ToTasks(c, subject(c), c.Request().URI().PathOriginal())
+	toTasks := func(c *fiber.Ctx, p *authn.Principal) error {
+		return px.ToTasks(c, p.Subject, c.Request().URI().PathOriginal())
 	}
-	api.All("/tasks", authenticated(toTasks)...)
-	api.All("/tasks/*", authenticated(toTasks)...)
+	api.All("/tasks", g.authenticated(hooks.PerUser, toTasks)...)
+	api.All("/tasks/*", g.authenticated(hooks.PerUser, toTasks)...)
 
-	compat := func(c *fiber.Ctx) error {
-		canonical, err := compatPath(c.Request().URI().PathOriginal(), subject(c))
+	compat := func(c *fiber.Ctx, p *authn.Principal) error {
+		canonical, err := compatPath(c.Request().URI().PathOriginal(), p.Subject)
 		if err != nil {
 			return err
 		}
-		return px.ToTasks(c, subject(c), canonical)
+		return px.ToTasks(c, p.Subject, canonical)
 	}
-	api.All("/:user_id/tasks", authenticated(compat)...)
-	api.All("/:user_id/tasks/*", authenticated(compat)...)
+	api.All("/:user_id/tasks", g.authenticated(hooks.PerUser, compat)...)
+	api.All("/:user_id/tasks/*", g.authenticated(hooks.PerUser, compat)...)
+	// Unrouted /api paths get the same path check, so a malformed path is a
+	// 400 wherever it points.
+	api.Use(func(c *fiber.Ctx) error {
+		if err := checkRequest(c); err != nil {
+			return err
+		}
+		return fiber.ErrNotFound
+	})
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
+}
+
+// authenticated returns the handlers of an authenticated route: the path
+// check, authentication, the hook when set, then forward with the verified
+// principal.
+func (g *Gateway) authenticated(hook fiber.Handler, forward func(*fiber.Ctx, *authn.Principal) error) []fiber.Handler {
+	if hook == nil {
+		return []fiber.Handler{func(c *fiber.Ctx) error {
+			if err := checkRequest(c); err != nil {
+				return err
+			}
+			p, err := g.authenticate(c)
+			if err != nil {
+				return err
+			}
+			return forward(c, p)
+		}}
+	}
+	return []fiber.Handler{func(c *fiber.Ctx) error {
+		if err := checkRequest(c); err != nil {
+			return err
+		}
+		if _, err := g.authenticate(c); err != nil {
+			return err
+		}
+		return c.Next()
+	}, hook, func(c *fiber.Ctx) error {
+		p, _ := c.Locals(localPrincipal).(*authn.Principal)
+		return forward(c, p)
+	}}
 }
 
 // Run fetches the JWKS in the background (readiness follows it), serves on
@@ -172,6 +222,8 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 // timeout for in-flight requests. It returns nil after a clean drain.
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	defer g.cancel()
+	defer g.deadlines.Close()
+	ln = g.deadlines.Listener(ln)
 	go func() {
 		if err := g.Keys.Start(g.ctx); err == nil {
 			g.log.Info("jwks loaded", "url", g.cfg.JWKSURL)
@@ -194,6 +246,19 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// deadlineTick is how often connection deadlines are checked: a twentieth
+// of the shortest timeout (so a timeout fires at most 5 % late), between
+// 5 ms and 100 ms.
+func deadlineTick(cfg config.Config) time.Duration {
+	shortest := cfg.UpstreamTimeout
+	for _, d := range []time.Duration{cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout} {
+		if d > 0 && (shortest <= 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	return min(max(shortest/20, 5*time.Millisecond), 100*time.Millisecond)
 }
 
 // securityHeaders are set on every response; the gateway serves an API, so

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -299,5 +301,72 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", h.addr, time.Second); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestClientTimeouts checks the server-side deadlines, which package
+// deadline enforces: a client trickling its headers (slowloris) is cut off
+// after READ_TIMEOUT, an idle keep-alive connection after IDLE_TIMEOUT, and
+// a connection in steady use is never cut off.
+func TestClientTimeouts(t *testing.T) {
+	h := start(t, map[string]string{"READ_TIMEOUT": "300ms", "IDLE_TIMEOUT": "600ms"})
+	h.waitReady(t)
+	closedAfter := func(c net.Conn) time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := c.Read(make([]byte, 4096)); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("the gateway never closed the connection")
+				}
+				return time.Since(start)
+			}
+		}
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	slow := dial()
+	if _, err := io.WriteString(slow, "GET /api/tasks HTTP/1.1\r\nHost: gw\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if d := closedAfter(slow); d < 250*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("slowloris connection closed after %s, want about READ_TIMEOUT (300ms)", d)
+	}
+
+	idle := dial()
+	if _, err := io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("keep-alive request: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if d := closedAfter(idle); d < 500*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("idle connection closed after %s, want about IDLE_TIMEOUT (600ms)", d)
+	}
+
+	// 12 requests 100 ms apart: 1.2 s in all, well past both timeouts.
+	busy := dial()
+	br = bufio.NewReader(busy)
+	for i := range 12 {
+		if _, err := io.WriteString(busy, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d on a busy connection: %v %v", i, resp, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		time.Sleep(100 * time.Millisecond)
 	}
 }

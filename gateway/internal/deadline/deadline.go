@@ -1,0 +1,203 @@
+// Package deadline gives connections coarse deadlines that cost a mutex
+// instead of a runtime timer update.
+//
+// fasthttp sets a read or write deadline on a connection several times per
+// request: the server's read, idle and write timeouts, the client's
+// per-request deadline. Each net.Conn deadline change re-arms a runtime
+// timer under the poller's locks, and on the gateway's request path the
+// five of them cost more than serving the token from the cache. (fasthttp
+// once skipped deadline updates for the same reason: golang/go#15133.)
+//
+// A Conn from a Watchdog only records its deadlines. The Watchdog's one
+// goroutine looks at every connection each tick and trips the deadlines
+// that have passed on the real connection, so a blocked Read or Write
+// returns os.ErrDeadlineExceeded as usual, between the deadline and one
+// tick after it. Setting a later deadline after a trip works as with any
+// net.Conn.
+package deadline
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Watchdog trips the expired deadlines of the connections it wrapped.
+type Watchdog struct {
+	tick  time.Duration
+	now   atomic.Int64 // Unix nanoseconds at the last tick
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// New starts a Watchdog that checks deadlines every tick; a deadline fires
+// at most one tick late. Close stops it.
+func New(tick time.Duration) *Watchdog {
+	w := &Watchdog{tick: tick, conns: make(map[*Conn]struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	w.now.Store(time.Now().UnixNano())
+	go w.loop()
+	return w
+}
+
+// Close stops the Watchdog. Connections it wrapped keep working, but their
+// deadlines no longer fire; close it only after the server stopped.
+func (w *Watchdog) Close() {
+	close(w.stop)
+	<-w.done
+}
+
+// Tick is the interval at which deadlines are checked.
+func (w *Watchdog) Tick() time.Duration { return w.tick }
+
+// Wrap returns c with coarse deadlines. c must have no deadline set.
+func (w *Watchdog) Wrap(c net.Conn) *Conn {
+	wc := &Conn{Conn: c, w: w}
+	w.mu.Lock()
+	w.conns[wc] = struct{}{}
+	w.mu.Unlock()
+	return wc
+}
+
+// Listener returns ln whose accepted connections are wrapped.
+func (w *Watchdog) Listener(ln net.Listener) net.Listener {
+	return listener{Listener: ln, w: w}
+}
+
+// Len is the number of open connections the Watchdog looks after.
+func (w *Watchdog) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.conns)
+}
+
+func (w *Watchdog) loop() {
+	defer close(w.done)
+	t := time.NewTicker(w.tick)
+	defer t.Stop()
+	var batch []*Conn
+	for {
+		select {
+		case <-w.stop:
+			return
+		case now := <-t.C:
+			n := now.UnixNano()
+			w.now.Store(n)
+			// Expire outside w.mu, so accepting and closing connections
+			// never waits for a scan.
+			batch = batch[:0]
+			w.mu.Lock()
+			for c := range w.conns {
+				batch = append(batch, c)
+			}
+			w.mu.Unlock()
+			for _, c := range batch {
+				c.expire(n)
+			}
+			clear(batch)
+		}
+	}
+}
+
+func (w *Watchdog) remove(c *Conn) {
+	w.mu.Lock()
+	delete(w.conns, c)
+	w.mu.Unlock()
+}
+
+type listener struct {
+	net.Listener
+	w *Watchdog
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.w.Wrap(c), nil
+}
+
+// Conn is a net.Conn whose deadlines a Watchdog enforces.
+type Conn struct {
+	net.Conn
+	w *Watchdog
+
+	mu           sync.Mutex
+	read, write  int64 // deadlines in Unix nanoseconds; 0 means none
+	readTripped  bool  // the real read deadline is in the past
+	writeTripped bool
+}
+
+// longAgo is the deadline that trips a real connection.
+var longAgo = time.Unix(1, 0)
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error { return c.set(t, true, true) }
+
+// SetReadDeadline sets the read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.set(t, true, false) }
+
+// SetWriteDeadline sets the write deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.set(t, false, true) }
+
+func (c *Conn) set(t time.Time, read, write bool) error {
+	var d int64
+	if !t.IsZero() {
+		d = max(t.UnixNano(), 1)
+	}
+	// A deadline that had already passed at the last tick is tripped now,
+	// as a caller interrupting a blocked Read expects.
+	past := d != 0 && d <= c.w.now.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if read {
+		c.read = d
+		if err := c.apply(&c.readTripped, past, c.Conn.SetReadDeadline); err != nil {
+			return err
+		}
+	}
+	if write {
+		c.write = d
+		if err := c.apply(&c.writeTripped, past, c.Conn.SetWriteDeadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply moves the real deadline when it must: to the past for a deadline
+// that has passed, back to none when a tripped deadline is replaced.
+func (c *Conn) apply(tripped *bool, past bool, set func(time.Time) error) error {
+	switch {
+	case past && !*tripped:
+		*tripped = true
+		return set(longAgo)
+	case !past && *tripped:
+		*tripped = false
+		return set(time.Time{})
+	}
+	return nil
+}
+
+// expire trips the deadlines that passed by now (Unix nanoseconds).
+func (c *Conn) expire(now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.read != 0 && now >= c.read && !c.readTripped {
+		c.readTripped = true
+		_ = c.Conn.SetReadDeadline(longAgo)
+	}
+	if c.write != 0 && now >= c.write && !c.writeTripped {
+		c.writeTripped = true
+		_ = c.Conn.SetWriteDeadline(longAgo)
+	}
+}
+
+// Close closes the connection and forgets it.
+func (c *Conn) Close() error {
+	c.w.remove(c)
+	return c.Conn.Close()
+}

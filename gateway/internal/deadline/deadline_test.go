@@ -1,0 +1,170 @@
+package deadline_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
+)
+
+const tick = 10 * time.Millisecond
+
+// pair returns a wrapped server-side connection accepted through the
+// Watchdog's listener and the raw client side, over real TCP.
+func pair(t *testing.T, w *deadline.Watchdog) (wrapped, peer net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := w.Listener(ln)
+	defer wl.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := wl.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	if _, ok := wrapped.(*deadline.Conn); !ok {
+		t.Fatalf("accepted %T, want *deadline.Conn", wrapped)
+	}
+	t.Cleanup(func() { wrapped.Close(); peer.Close() })
+	return wrapped, peer
+}
+
+func newWatchdog(t *testing.T) *deadline.Watchdog {
+	w := deadline.New(tick)
+	t.Cleanup(w.Close)
+	return w
+}
+
+// readErr reads one byte and reports the error and how long it took.
+func readErr(c net.Conn) (time.Duration, error) {
+	start := time.Now()
+	_, err := c.Read(make([]byte, 1))
+	return time.Since(start), err
+}
+
+func TestReadDeadlineFiresWithinATick(t *testing.T) {
+	w := newWatchdog(t)
+	c, _ := pair(t, w)
+	const d = 50 * time.Millisecond
+	if err := c.SetReadDeadline(time.Now().Add(d)); err != nil {
+		t.Fatal(err)
+	}
+	took, err := readErr(c)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked read: %v, want a deadline error", err)
+	}
+	// Never early; late by at most a tick plus scheduling.
+	if took < d-time.Millisecond || took > d+tick+40*time.Millisecond {
+		t.Fatalf("deadline of %s fired after %s (tick %s)", d, took, tick)
+	}
+}
+
+func TestExtendedDeadlineDoesNotFire(t *testing.T) {
+	w := newWatchdog(t)
+	c, peer := pair(t, w)
+	// Keep moving the deadline forward, as fasthttp does per request; the
+	// data arrives after the first deadline would have passed.
+	stop := time.Now().Add(150 * time.Millisecond)
+	go func() {
+		for time.Now().Before(stop) {
+			_ = c.SetReadDeadline(time.Now().Add(40 * time.Millisecond))
+			time.Sleep(5 * time.Millisecond)
+		}
+		_, _ = peer.Write([]byte("x"))
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(40 * time.Millisecond))
+	if took, err := readErr(c); err != nil {
+		t.Fatalf("read with a deadline kept ahead failed after %s: %v", took, err)
+	}
+}
+
+func TestTrippedDeadlineCanBeReplaced(t *testing.T) {
+	for _, next := range []time.Time{{}, time.Now().Add(time.Hour)} {
+		w := newWatchdog(t)
+		c, peer := pair(t, w)
+		_ = c.SetReadDeadline(time.Now().Add(tick))
+		if _, err := readErr(c); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("first read: %v, want a deadline error", err)
+		}
+		if err := c.SetReadDeadline(next); err != nil {
+			t.Fatal(err)
+		}
+		go func() { time.Sleep(3 * tick); _, _ = peer.Write([]byte("x")) }()
+		if took, err := readErr(c); err != nil {
+			t.Fatalf("read after replacing a tripped deadline with %v failed after %s: %v", next, took, err)
+		}
+	}
+}
+
+func TestPastDeadlineTripsAtOnce(t *testing.T) {
+	w := newWatchdog(t)
+	c, _ := pair(t, w)
+	time.Sleep(2 * tick) // the Watchdog's clock has moved past "now - tick"
+	if err := c.SetDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	took, err := readErr(c)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || took > tick {
+		t.Fatalf("read after a past deadline: %v after %s, want an immediate deadline error", err, took)
+	}
+}
+
+func TestWriteDeadline(t *testing.T) {
+	w := newWatchdog(t)
+	c, _ := pair(t, w) // the peer never reads: writes block once buffers fill
+	_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	chunk := make([]byte, 1<<20)
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 5*time.Second {
+		_, err = c.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked write: %v, want a deadline error", err)
+	}
+}
+
+func TestNoDeadlineNeverFires(t *testing.T) {
+	w := newWatchdog(t)
+	c, peer := pair(t, w)
+	_ = c.SetReadDeadline(time.Now().Add(tick))
+	_ = c.SetReadDeadline(time.Time{}) // cleared before it passed
+	go func() { time.Sleep(5 * tick); _, _ = peer.Write([]byte("x")) }()
+	if _, err := readErr(c); err != nil {
+		t.Fatalf("read without a deadline: %v", err)
+	}
+}
+
+func TestClosedConnectionsAreForgotten(t *testing.T) {
+	w := newWatchdog(t)
+	c, peer := pair(t, w)
+	if w.Len() != 1 {
+		t.Fatalf("watching %d connections, want 1", w.Len())
+	}
+	c.Close()
+	c.Close() // twice is harmless
+	if w.Len() != 0 {
+		t.Fatalf("watching %d connections after Close, want 0", w.Len())
+	}
+	if _, err := peer.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("peer read after close: %v, want EOF", err)
+	}
+}
