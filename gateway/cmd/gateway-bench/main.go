@@ -1,8 +1,9 @@
 // Command gateway-bench is the gateway's load run. It starts, as separate
 // processes on 127.0.0.1, a trivial upstream, an unauthenticated Fiber
-// reverse proxy to it and the gateway (with an in-process JWKS issuer and a
-// valid EdDSA token), drives each for a bounded time with N connections,
-// and prints requests/s, p50, p99 and the gateway's RSS.
+// reverse proxy to it and the gateway as cmd/gateway runs it (access log,
+// metrics, per-user rate limit; an in-process JWKS issuer and one valid
+// EdDSA token per connection), drives each for a bounded time with N
+// connections, and prints requests/s, p50, p99 and the gateway's RSS.
 //
 //	gateway-bench -duration 5s -conns 64
 package main
@@ -142,8 +143,9 @@ type result struct {
 }
 
 // load drives addr with conns connections for d and reports throughput and
-// latency percentiles. Every request must answer 200.
-func load(name, addr, path string, headers map[string]string, conns int, d time.Duration) result {
+// latency percentiles. Connection i sends tokens[i%len(tokens)] as its
+// bearer token (none when tokens is empty). Every request must answer 200.
+func load(name, addr, path string, tokens []string, conns int, d time.Duration) result {
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 	var errs atomic.Int64
 	lat := make([][]time.Duration, conns)
@@ -156,8 +158,8 @@ func load(name, addr, path string, headers map[string]string, conns int, d time.
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			req.SetRequestURI("http://" + addr + path)
-			for k, v := range headers {
-				req.Header.Set(k, v)
+			if len(tokens) > 0 {
+				req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 			}
 			samples := make([]time.Duration, 0, 1<<16)
 			for {
@@ -196,7 +198,13 @@ func drive(d time.Duration, conns, rounds int) error {
 	key := testissuer.NewKey(jwa.EdDSA, "bench-key")
 	iss := testissuer.Start(key)
 	defer iss.Close()
-	token := testissuer.Mint(key, iss.Claims("bench-user-2f1c9a7e3b5d4c6a", time.Now()))
+	// One user per connection, as real traffic has: every request goes
+	// through the per-user rate limit (set high enough never to refuse)
+	// and the token cache holds one entry per user.
+	tokens := make([]string, conns)
+	for i := range tokens {
+		tokens[i] = testissuer.Mint(key, iss.Claims(fmt.Sprintf("bench-user-%04d-2f1c9a7e3b5d", i), time.Now()))
+	}
 
 	up, err := spawn("upstream", nil, "-role", "upstream")
 	if err != nil {
@@ -216,6 +224,8 @@ func drive(d time.Duration, conns, rounds int) error {
 		"IDENTITY_KEYS=bench:" + base64.StdEncoding.EncodeToString(secret),
 		"GATEWAY_ADDR=127.0.0.1:0",
 		"LOG_LEVEL=" + envOr("BENCH_LOG_LEVEL", "info"),
+		"RATE_LIMIT_USER_RPS=1000000",
+		"RATE_LIMIT_USER_BURST=100000",
 	}, "-role", "gateway")
 	if err != nil {
 		return err
@@ -225,7 +235,6 @@ func drive(d time.Duration, conns, rounds int) error {
 		return err
 	}
 
-	auth := map[string]string{"Authorization": "Bearer " + token}
 	// Rounds interleave the targets so that noise from other processes on
 	// the machine hits all of them alike; each target's median round counts.
 	var direct, plainR, gwR []result
@@ -253,7 +262,7 @@ func drive(d time.Duration, conns, rounds int) error {
 				}
 			}
 		}()
-		gwR = append(gwR, measured(gw, func() result { return load("gateway (EdDSA JWT)", gw.addr, "/api/tasks", auth, conns, d) }))
+		gwR = append(gwR, measured(gw, func() result { return load("gateway (EdDSA JWT)", gw.addr, "/api/tasks", tokens, conns, d) }))
 		close(stop)
 		if round%2 == 1 {
 			runPlain()

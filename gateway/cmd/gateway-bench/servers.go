@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
@@ -76,8 +77,8 @@ func runPlainProxy(upstream string) error {
 	return app.Listener(ln)
 }
 
-// runGateway is the real gateway, configured from the environment like
-// cmd/gateway. Its logs are discarded by the driver.
+// runGateway is the real gateway, configured and wired like cmd/gateway.
+// Its logs are read and discarded by the driver.
 func runGateway() error {
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
@@ -89,7 +90,13 @@ func runGateway() error {
 	}
 	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
 	defer out.Close()
-	g, err := server.New(cfg, observe.NewLogger(out, "gateway", cfg.LogLevel), server.Hooks{})
+	log := observe.NewLogger(out, "gateway", cfg.LogLevel)
+	limits, err := ratelimit.NewStore(cfg.RateLimit, log)
+	if err != nil {
+		return err
+	}
+	defer limits.Close()
+	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, limits))
 	if err != nil {
 		return err
 	}

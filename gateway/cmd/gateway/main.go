@@ -54,7 +54,7 @@ func run() error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	defer limits.Close()
-	g, err := server.New(cfg, log, rateLimitHooks(cfg, limits))
+	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, limits))
 	if err != nil {
 		return err
 	}
@@ -65,19 +65,4 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return g.Run(ctx, ln)
-}
-
-// rateLimitHooks limits anonymous traffic to Better Auth (sign-in, sign-up:
-// the brute-force surface) per client address, and API traffic per verified
-// user. The address is the TCP peer, or with TRUSTED_PROXY_HOPS the entry of
-// X-Forwarded-For that the outermost trusted proxy wrote.
-func rateLimitHooks(cfg config.Config, store *ratelimit.Store) server.Hooks {
-	address := ratelimit.ClientIP
-	if cfg.TrustedProxyHops > 0 {
-		address = ratelimit.ForwardedFor(cfg.TrustedProxyHops)
-	}
-	return server.Hooks{
-		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(address),
-		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(server.Subject),
-	}
 }

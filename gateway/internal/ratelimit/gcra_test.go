@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"hash/maphash"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -60,33 +62,35 @@ func TestGCRA(t *testing.T) {
 
 func TestMemoryStoreIsBounded(t *testing.T) {
 	s := newMemoryStore(3)
+	st := &Store{seed: maphash.MakeSeed()}
+	key := func(k string) uint64 { return st.memKey("test", k) }
 	rate := Rate{PerSecond: 1, Burst: 1}
 	now := time.Unix(1_700_000_000, 0)
 	for _, k := range []string{"a", "b", "c"} {
-		if !s.allow(k, rate, now).Allowed {
+		if !s.allow(key(k), rate, now).Allowed {
 			t.Fatalf("first request of %s refused", k)
 		}
 	}
 	// a is refused, which counts as a use: b is now the least recently
 	// used and is the one forgotten when d arrives. (A refused client that
 	// were forgotten first could churn itself a fresh bucket.)
-	if s.allow("a", rate, now).Allowed {
+	if s.allow(key("a"), rate, now).Allowed {
 		t.Fatal("second request of a within a second allowed")
 	}
-	if !s.allow("d", rate, now).Allowed {
+	if !s.allow(key("d"), rate, now).Allowed {
 		t.Fatal("first request of d refused")
 	}
 	if got := s.len(); got != 3 {
 		t.Fatalf("%d keys remembered, want at most 3", got)
 	}
-	if s.allow("a", rate, now).Allowed {
+	if s.allow(key("a"), rate, now).Allowed {
 		t.Fatal("a was forgotten although it was used more recently than b")
 	}
-	if !s.allow("b", rate, now).Allowed {
+	if !s.allow(key("b"), rate, now).Allowed {
 		t.Fatal("b, the least recently used key, was not the one forgotten")
 	}
 	for i := range 10_000 {
-		s.allow(string(rune('A'+i%26))+string(rune(i)), rate, now)
+		s.allow(key(string(rune('A'+i%26))+string(rune(i))), rate, now)
 	}
 	if got := s.len(); got != 3 {
 		t.Fatalf("after 10000 keys %d are remembered, want 3", got)
@@ -108,5 +112,26 @@ func TestStoreKeyHidesTheKey(t *testing.T) {
 	}
 	if len(storeKey("user", string(make([]byte, 10_000)))) != len(k) {
 		t.Fatal("store keys vary in size with the key")
+	}
+}
+
+func TestShardedMemoryStoreIsBounded(t *testing.T) {
+	const maxKeys = 20_000
+	s := newMemoryStore(maxKeys)
+	if len(s.shards) < 2 {
+		t.Fatalf("%d keys in %d shard(s); a large store is split", maxKeys, len(s.shards))
+	}
+	st := &Store{seed: maphash.MakeSeed()}
+	rate := Rate{PerSecond: 1, Burst: 1}
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 3 * maxKeys {
+		s.allow(st.memKey("user", strconv.Itoa(i)), rate, now)
+	}
+	if got := s.len(); got != maxKeys {
+		t.Fatalf("after %d keys %d are remembered, want %d", 3*maxKeys, got, maxKeys)
+	}
+	// The most recent key of every shard is still limited.
+	if s.allow(st.memKey("user", strconv.Itoa(3*maxKeys-1)), rate, now).Allowed {
+		t.Fatal("the most recently used key was forgotten")
 	}
 }

@@ -30,7 +30,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) Decision {
 	if !l.rate.Enabled() {
 		return Decision{Allowed: true}
 	}
-	return l.store.allow(ctx, storeKey(l.name, key), l.rate)
+	return l.store.allow(ctx, l.name, key, l.rate)
 }
 
 // Middleware limits requests by the key that key returns. A request for
@@ -40,7 +40,8 @@ func (l *Limiter) Allow(ctx context.Context, key string) Decision {
 // RateLimit headers (draft-ietf-httpapi-ratelimit-headers); a refused one is
 // 429 problem+json with Retry-After in whole seconds.
 func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler {
-	policy := fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window()))
+	policy := []byte(fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window())))
+	name := strconv.Quote(l.name)
 	return func(c *fiber.Ctx) error {
 		if !l.rate.Enabled() {
 			return c.Next()
@@ -49,19 +50,33 @@ func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler 
 		if !ok || k == "" {
 			return c.Next()
 		}
-		d := l.Allow(c.UserContext(), k)
-		c.Set("RateLimit-Policy", policy)
+		// The request context ends with the server; Redis calls have their
+		// own timeout.
+		d := l.Allow(c.Context(), k)
+		h := &c.Response().Header
+		h.SetCanonical(hdrRateLimitPolicy, policy)
+		var buf [64]byte
+		v := append(buf[:0], name...)
+		v = append(v, ";r="...)
+		v = strconv.AppendInt(v, int64(d.Remaining), 10)
+		v = append(v, ";t="...)
 		if !d.Allowed {
 			retry := ceilSeconds(d.RetryAfter)
-			c.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", l.name, retry))
+			h.SetCanonical(hdrRateLimit, strconv.AppendInt(v, int64(retry), 10))
 			return problem.Write(c, problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too Many Requests",
 				fmt.Sprintf("Too many requests; retry in %d s.", retry)).
 				WithHeader(fiber.HeaderRetryAfter, strconv.Itoa(retry)))
 		}
-		c.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", l.name, d.Remaining, ceilSeconds(d.Reset)))
+		h.SetCanonical(hdrRateLimit, strconv.AppendInt(v, int64(ceilSeconds(d.Reset)), 10))
 		return c.Next()
 	}
 }
+
+// Header names in fasthttp's canonical spelling, for SetCanonical.
+var (
+	hdrRateLimit       = []byte("Ratelimit")
+	hdrRateLimitPolicy = []byte("Ratelimit-Policy")
+)
 
 // ceilSeconds rounds d up to whole seconds, at least 1: a client told to
 // retry in 0 s would retry at once and be refused again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash/maphash"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type Store struct {
 	log   *slog.Logger
 	now   func() time.Time
 	retry time.Duration
+	seed  maphash.Seed // of memKey
 
 	// downUntil is 0 while Redis is healthy, else the unix-nano time before
 	// which no request tries Redis. The request that moves it forward is
@@ -39,7 +41,7 @@ func NewStore(cfg Config, log *slog.Logger) (*Store, error) {
 	if maxKeys <= 0 {
 		maxKeys = 100_000
 	}
-	s := &Store{mem: newMemoryStore(maxKeys), log: log, now: time.Now, retry: redisRetry}
+	s := &Store{mem: newMemoryStore(maxKeys), log: log, now: time.Now, retry: redisRetry, seed: maphash.MakeSeed()}
 	if cfg.RedisURL == "" {
 		return s, nil
 	}
@@ -70,12 +72,12 @@ func (s *Store) Close() error {
 // configured but not answering.
 func (s *Store) Degraded() bool { return s.redis != nil && s.downUntil.Load() != 0 }
 
-// allow decides one request for key under r: in Redis when it is healthy,
-// else in memory. It never fails.
-func (s *Store) allow(ctx context.Context, key string, r Rate) Decision {
+// allow decides one request of limiter's key under r: in Redis when it is
+// healthy, else in memory. It never fails.
+func (s *Store) allow(ctx context.Context, limiter, key string, r Rate) Decision {
 	now := s.now()
 	if s.redis != nil && s.tryRedis(now) {
-		d, err := s.redis.allow(ctx, key, r)
+		d, err := s.redis.allow(ctx, storeKey(limiter, key), r)
 		if err == nil {
 			s.markUp()
 			return d
@@ -85,7 +87,19 @@ func (s *Store) allow(ctx context.Context, key string, r Rate) Decision {
 			s.markDown(err)
 		}
 	}
-	return s.mem.allow(key, r, now)
+	return s.mem.allow(s.memKey(limiter, key), r, now)
+}
+
+// memKey is the in-memory key of limiter's key: a 64-bit hash with a seed
+// chosen at start, so a client can neither predict nor aim at collisions
+// (one would only make two keys share a bucket).
+func (s *Store) memKey(limiter, key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(limiter)
+	h.WriteByte(0)
+	h.WriteString(key)
+	return h.Sum64()
 }
 
 // tryRedis reports whether this request should ask Redis: always while it is

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
-// TestRateLimitHooks runs the gateway with the hooks main installs, over
+// TestRateLimitHooks runs the gateway with the hooks cmd/gateway installs, over
 // real sockets: the per-address limit guards /api/auth/* only, the per-user
 // limit keys on the verified sub (not on anything the client writes), and a
 // refusal is a 429 problem with Retry-After.
@@ -53,7 +53,7 @@ func TestRateLimitHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	g, err := server.New(cfg, log, rateLimitHooks(cfg, store))
+	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, store))
 	if err != nil {
 		t.Fatal(err)
 	}
