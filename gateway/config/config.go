@@ -49,7 +49,7 @@ var gatewayVars = []settings.Var{
 	{Name: "UPSTREAM_DIAL_TIMEOUT", Default: "3s", Usage: "timeout to connect to an upstream; a failure gives 502 (e.g. 3s)"},
 	{Name: "UPSTREAM_MAX_CONNS", Default: "512", Usage: "connections kept per upstream (1-65536)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests to finish (e.g. 20s)"},
-	{Name: "TRUSTED_PROXY_HOPS", Default: "0", Usage: "reverse proxies in front of the gateway that append to X-Forwarded-For (0-10); the per-address rate limit keys a request by the address the outermost of them saw; 0 uses the TCP peer"},
+	{Name: "TRUSTED_PROXY_HOPS", Default: "0", Usage: "reverse proxies in front of the gateway that append to X-Forwarded-For (0-10); the address the outermost of them saw is the client: the per-address rate limit keys on it and upstreams receive it as the only X-Forwarded-For entry (with that proxy's X-Forwarded-Proto); 0 uses the TCP peer"},
 	{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
 }
 

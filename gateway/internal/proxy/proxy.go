@@ -1,9 +1,9 @@
 package proxy
 
 import (
-	"net/netip"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +17,9 @@ type Proxy struct {
 	Tasks *Upstream
 	Auth  *Upstream
 	Keys  *identity.Keyring
+	// Clients decides the client address and scheme sent upstream in
+	// X-Forwarded-For and X-Forwarded-Proto.
+	Clients clientip.Resolver
 	// Now is the signing clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -68,8 +71,9 @@ func (p *Proxy) ToAuth(c *fiber.Ctx) error {
 }
 
 // build returns a fresh upstream request for url: method, the headers
-// CopyHeaders lets through, X-Forwarded-* from the connection (never from
-// client headers), the request id and the body bytes as received.
+// CopyHeaders lets through, X-Forwarded-* (one address: the client as
+// p.Clients decides it, never an entry the client wrote), the request id
+// and the body bytes as received.
 func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fasthttp.Request {
 	src := c.Request()
 	fctx := c.Context()
@@ -77,15 +81,11 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, url)
-	if ip, ok := netip.AddrFromSlice(fctx.RemoteIP()); ok {
+	if ip := p.Clients.Of(&src.Header, fctx.RemoteIP()); ip.IsValid() {
 		var buf [64]byte
-		req.Header.SetCanonical(hdrForwardedFor, ip.Unmap().AppendTo(buf[:0]))
+		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(buf[:0]))
 	}
-	if fctx.IsTLS() {
-		req.Header.SetCanonical(hdrForwardedProto, []byte("https"))
-	} else {
-		req.Header.SetCanonical(hdrForwardedProto, []byte("http"))
-	}
+	req.Header.SetCanonical(hdrForwardedProto, p.Clients.Scheme(&src.Header, fctx.IsTLS()))
 	if host := src.Header.Host(); len(host) > 0 {
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}

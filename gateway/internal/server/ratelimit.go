@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 )
 
@@ -11,12 +12,8 @@ import (
 // peer, or with TRUSTED_PROXY_HOPS the entry of X-Forwarded-For that the
 // outermost trusted proxy wrote.
 func RateLimitHooks(cfg config.Config, store *ratelimit.Store) Hooks {
-	address := ratelimit.ClientIP
-	if cfg.TrustedProxyHops > 0 {
-		address = ratelimit.ForwardedFor(cfg.TrustedProxyHops)
-	}
 	return Hooks{
-		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(address),
+		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(ratelimit.Address(clientip.Resolver{Hops: cfg.TrustedProxyHops})),
 		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(Subject),
 	}
 }

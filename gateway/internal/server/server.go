@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
@@ -93,7 +94,10 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 			Deadlines: g.deadlines,
 		})
 	}
-	px := &proxy.Proxy{Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys}
+	px := &proxy.Proxy{
+		Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys,
+		Clients: clientip.Resolver{Hops: cfg.TrustedProxyHops},
+	}
 	g.App = g.routes(px, hooks)
 	return g, nil
 }

@@ -139,9 +139,10 @@ func TestSpoofingAttempts(t *testing.T) {
 	}
 }
 
-// TestClientConnectionSemantics: the gateway forwards the client's request
-// object in place, so it must still honour the client's Connection: close
-// and HTTP/1.0 after forwarding, and keep a keep-alive connection open.
+// TestClientConnectionSemantics: the gateway drops Connection and other
+// hop-by-hop headers from what it forwards, but must still honour the
+// client's Connection: close and HTTP/1.0 itself, and keep a keep-alive
+// connection open.
 func TestClientConnectionSemantics(t *testing.T) {
 	h := start(t, nil)
 	h.waitReady(t)
@@ -192,6 +193,46 @@ func TestClientConnectionSemantics(t *testing.T) {
 					}
 					return
 				}
+			}
+		})
+	}
+}
+
+// TestBehindTrustedProxies: with TRUSTED_PROXY_HOPS=1 (an ingress in front)
+// both upstreams receive one X-Forwarded-For address, the one the ingress
+// appended, and the ingress's X-Forwarded-Proto; what the client wrote to
+// the left never gets through, so Better Auth's own limits (which read the
+// first X-Forwarded-For entry) key on the real client. A request that
+// skipped the ingress has no entry from it and is attributed to its peer.
+func TestBehindTrustedProxies(t *testing.T) {
+	h := start(t, map[string]string{"TRUSTED_PROXY_HOPS": "1"})
+	h.waitReady(t)
+	bearer := "Authorization: Bearer " + h.token("alice")
+	for _, tc := range []struct {
+		name, path  string
+		headers     []string
+		rec         *recorder
+		xff, scheme string
+	}{
+		{"auth via the ingress", "/api/auth/get-session", []string{"X-Forwarded-For: 6.6.6.6, 203.0.113.7", "X-Forwarded-Proto: https"}, h.auth, "203.0.113.7", "https"},
+		{"tasks via the ingress", "/api/tasks", []string{bearer, "X-Forwarded-For: 6.6.6.6,203.0.113.7", "X-Forwarded-Proto: https"}, h.tasks, "203.0.113.7", "https"},
+		{"skipping the ingress", "/api/auth/get-session", nil, h.auth, "127.0.0.1", "http"},
+		{"ingress entry not an address", "/api/auth/get-session", []string{"X-Forwarded-For: 203.0.113.7, evil"}, h.auth, "127.0.0.1", "http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rec.reset()
+			if resp := h.do(t, req("GET", tc.path, tc.headers...)); resp.status != 200 {
+				t.Fatalf("status %d: %s", resp.status, resp.body)
+			}
+			got := tc.rec.requests()
+			if len(got) != 1 {
+				t.Fatalf("upstream saw %d requests", len(got))
+			}
+			if xff := got[0].Header.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != tc.xff {
+				t.Errorf("X-Forwarded-For = %q, want [%s]", xff, tc.xff)
+			}
+			if p := got[0].Header.Get("X-Forwarded-Proto"); p != tc.scheme {
+				t.Errorf("X-Forwarded-Proto = %q, want %s", p, tc.scheme)
 			}
 		})
 	}
