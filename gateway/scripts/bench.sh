@@ -10,6 +10,9 @@ echo
 echo "== go test -bench: token verification (internal/authn)"
 go test -run '^$' -bench 'BenchmarkVerify' -benchtime 300ms -benchmem ./internal/authn/
 echo
+echo "== go test -bench: one request through the handler (no client socket) vs Fiber's proxy"
+go test -run '^$' -bench 'BenchmarkHandler' -benchtime 2s -benchmem ./internal/server/
+echo
 echo "== load run: upstream direct vs unauthenticated Fiber proxy vs gateway"
 go build -o "${TMPDIR:-/tmp}/gateway-bench.$$" ./cmd/gateway-bench
 trap 'rm -f "${TMPDIR:-/tmp}/gateway-bench.$$"' EXIT
