@@ -22,7 +22,7 @@ var Vars = []settings.Var{
 	{Name: "MIGRATE_ON_START", Default: "false", Usage: "true: serve runs pending migrations first (single-binary setups)"},
 	{Name: "IDENTITY_KEYS", Required: true, Secret: true, Usage: "gateway identity keys kid:base64key[,kid:base64key...], each >= 32 random bytes (e.g. k1:$(openssl rand -base64 32))"},
 	{Name: "IDENTITY_MAX_SKEW", Default: "30s", Usage: "accepted age of an identity assertion, either direction (1s-5m, e.g. 30s)"},
-	{Name: "DB_RLS_ROLE", Default: "tasks_rls", Usage: "unprivileged role the migrations create and every request SET LOCAL ROLEs to (lower-case letters, digits, _)"},
+	{Name: "DB_RLS_ROLE", Default: "tasks_rls", Usage: "unprivileged role the migrations create and every request SET LOCAL ROLEs to; the idempotency-key janitor uses <role>_janitor (lower-case letters, digits, _; at most 55 characters)"},
 	{Name: "DB_CONNECT_TIMEOUT", Default: "60s", Usage: "how long start-up retries the database (Neon computes wake from zero; e.g. 60s)"},
 	{Name: "DB_MAX_OPEN_CONNS", Default: "20", Usage: "largest number of open database connections (1-1000)"},
 	{Name: "DB_MAX_IDLE_CONNS", Default: "10", Usage: "idle database connections kept (0-1000)"},
@@ -89,7 +89,7 @@ func Load(env settings.Env) (Config, error) {
 	}
 	c.RLSRole = r.String("DB_RLS_ROLE")
 	if !migrations.ValidRole(c.RLSRole) {
-		r.Fail("DB_RLS_ROLE", "%q is not a plain role name (lower-case letters, digits and _, e.g. tasks_rls)", c.RLSRole)
+		r.Fail("DB_RLS_ROLE", "%q is not a plain role name of at most %d characters (lower-case letters, digits and _, not starting with a digit, e.g. tasks_rls)", c.RLSRole, migrations.MaxRoleLen)
 	}
 	c.ConnectTimeout = r.Duration("DB_CONNECT_TIMEOUT")
 	c.Pool = postgres.PoolOptions{

@@ -47,6 +47,7 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"MIGRATE_ON_START", "perhaps"},
 		{"IDENTITY_MAX_SKEW", "1h"},
 		{"DB_RLS_ROLE", "Robert'); DROP TABLE tasks;--"},
+		{"DB_RLS_ROLE", strings.Repeat("r", 56)}, // <role>_janitor would exceed Postgres' 63
 		{"DB_MAX_OPEN_CONNS", "0"},
 		{"DB_CONNECT_TIMEOUT", "soon"},
 		{"BODY_LIMIT", "10"},

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/config"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/janitor"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
@@ -133,6 +134,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer db.Close()
 
 	sdb := store.New(db, cfg.RLSRole)
+
+	// The janitor deletes expired Idempotency-Key rows until serve returns;
+	// it is stopped and waited for before the pool closes.
+	jctx, stopJanitor := context.WithCancel(ctx)
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		janitor.New(janitor.Config{Prune: sdb.PruneIdempotencyKeys, Log: log}).Run(jctx)
+	}()
+	defer func() {
+		stopJanitor()
+		<-janitorDone
+	}()
+
 	app := api.New(api.Config{
 		Verifier:  identity.NewVerifier(cfg.IdentityKeys, cfg.IdentityMaxSkew),
 		Stores:    sdb.For,

@@ -22,11 +22,23 @@ var files embed.FS
 const lockKey = 7_311_402_951_002
 
 // rolePattern is what the migrations accept as the name of the RLS role; it is
-// spliced into SQL, so nothing that needs quoting passes.
-var rolePattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+// spliced into SQL, so nothing that needs quoting passes. At most 55
+// characters (MaxRoleLen), so that JanitorRole stays within Postgres' 63: a
+// longer name would be truncated, and a truncated janitor role could be the
+// RLS role itself.
+var rolePattern = regexp.MustCompile(fmt.Sprintf(`^[a-z_][a-z0-9_]{0,%d}$`, MaxRoleLen-1))
+
+// MaxRoleLen is the longest name ValidRole accepts.
+const MaxRoleLen = 63 - len("_janitor")
 
 // ValidRole reports whether name can be the RLS role.
 func ValidRole(name string) bool { return rolePattern.MatchString(name) }
+
+// JanitorRole is the name of the role the migrations create next to the RLS
+// role for pruning expired Idempotency-Key rows: role + "_janitor". Its only
+// row-level policies admit rows past the 24 h window (see
+// sql/20261128000002_idempotency_janitor.tx.up.sql).
+func JanitorRole(role string) string { return role + "_janitor" }
 
 // Status is one migration and whether it is applied.
 type Status struct {
@@ -97,7 +109,7 @@ func (r *Runner) locked(ctx context.Context, fn func(*migrate.Migrator) error) (
 	}
 	m := migrate.NewMigrator(r.db, ms,
 		migrate.WithMarkAppliedOnSuccess(true),
-		migrate.WithTemplateData(struct{ Role string }{r.role}))
+		migrate.WithTemplateData(struct{ Role, JanitorRole string }{r.role, JanitorRole(r.role)}))
 
 	conn, err := r.db.Conn(ctx)
 	if err != nil {

@@ -2,12 +2,17 @@ package migrations_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
 	"github.com/uptrace/bun"
 )
 
@@ -119,12 +124,87 @@ func TestConcurrentMigrators(t *testing.T) {
 }
 
 func TestRoleNameIsChecked(t *testing.T) {
-	for _, bad := range []string{"", "Tasks", "tasks; DROP TABLE x", `"q"`, "1abc", "a-b"} {
+	// 56 characters: its janitor role would be truncated to 63, which is the
+	// kind of name collision the limit exists to rule out.
+	for _, bad := range []string{"", "Tasks", "tasks; DROP TABLE x", `"q"`, "1abc", "a-b", strings.Repeat("r", 56)} {
 		if _, err := migrations.New(nil, bad); err == nil {
 			t.Errorf("role %q accepted", bad)
 		}
 	}
-	if _, err := migrations.New(nil, "tasks_rls"); err != nil {
-		t.Error(err)
+	for _, good := range []string{"tasks_rls", strings.Repeat("r", migrations.MaxRoleLen)} {
+		if _, err := migrations.New(nil, good); err != nil {
+			t.Error(err)
+		}
+		if j := migrations.JanitorRole(good); len(j) > 63 || j == good {
+			t.Errorf("janitor role of %q is %q", good, j)
+		}
+	}
+}
+
+// TestNonSuperuserOwnerMigratesAndPrunes: a login that is neither superuser
+// nor BYPASSRLS (a CREATEROLE owner, like a Neon project's owner role, and
+// subject to FORCE ROW LEVEL SECURITY) applies the migrations, creating and
+// granting itself fresh RLS and janitor roles, and can then prune expired
+// keys of several users through the janitor role — and only those. Down and
+// up again work for it too.
+func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
+	admin := pg.MustOpenDirect(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	role := "gatehouse_test_rls_" + hex.EncodeToString(b[:])
+	// Registered first, so it runs last: after the login's database and the
+	// login itself are gone, the roles hold nothing and can be dropped.
+	t.Cleanup(func() {
+		for _, r := range []string{migrations.JanitorRole(role), role} {
+			if _, err := admin.ExecContext(context.Background(), "DROP ROLE IF EXISTS ?", bun.Ident(r)); err != nil {
+				t.Errorf("drop role %s: %v", r, err)
+			}
+		}
+	})
+	_, db := pg.MustLoginOwner(t)
+	ctx := context.Background()
+	var bypass bool
+	if err := db.QueryRowContext(ctx, "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user").Scan(&bypass); err != nil || bypass {
+		t.Fatalf("the login bypasses RLS (%v, %v); the test would prove nothing", bypass, err)
+	}
+
+	r, err := migrations.New(db, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, err := r.Up(ctx); err != nil || len(names) < 2 {
+		t.Fatalf("up as a non-superuser owner: %v, %v", names, err)
+	}
+
+	// As the owner, with a user set (the owner policy admits it), two users
+	// get a live and an expired key each.
+	users := []string{"user-a-" + role, "user-b-" + role}
+	for _, u := range users {
+		if _, err := db.ExecContext(ctx, `SET LOCAL app.user_id = ?; INSERT INTO idempotency_keys (user_id, key, request_hash, task_id, created_at)
+			VALUES (?, 'live', '\x00', gen_random_uuid(), now()), (?, 'old', '\x00', gen_random_uuid(), now() - make_interval(secs => ?))`,
+			u, u, u, (store.IdempotencyWindow + time.Minute).Seconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdb := store.New(db, role)
+	n, err := sdb.PruneIdempotencyKeys(ctx, 1000)
+	if err != nil || n != 2 {
+		t.Fatalf("prune as the non-superuser owner: %d deleted, %v; want the 2 expired keys", n, err)
+	}
+	for _, u := range users {
+		var keys string
+		if err := db.QueryRowContext(ctx, "SET LOCAL app.user_id = ?; SELECT coalesce(string_agg(key, ','), '') FROM idempotency_keys", u).Scan(&keys); err != nil || keys != "live" {
+			t.Errorf("%s keeps keys %q (%v), want live", u, keys, err)
+		}
+	}
+
+	if names, err := r.Down(ctx); err != nil || len(names) < 2 {
+		t.Fatalf("down as a non-superuser owner: %v, %v", names, err)
+	}
+	if names, err := r.Up(ctx); err != nil || len(names) < 2 {
+		t.Fatalf("up again as a non-superuser owner: %v, %v", names, err)
+	}
+	if n, err := sdb.PruneIdempotencyKeys(ctx, 1000); err != nil || n != 0 {
+		t.Errorf("prune of the empty table: %d, %v", n, err)
 	}
 }

@@ -225,3 +225,72 @@ func connect(ctx context.Context, cc postgres.ConnConfig, timeout time.Duration)
 	defer cancel()
 	return postgres.Connect(ctx, cc, postgres.PoolOptions{MaxOpen: 30, MaxIdle: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
+
+// MustLogin creates a login role that is neither superuser nor BYPASSRLS —
+// so FORCE ROW LEVEL SECURITY applies to it, as to a locked-down production
+// login — grants it the given roles, and returns a pool on the package's
+// database logged in as it, closed at cleanup, when the role is dropped too.
+// The role is NOINHERIT: it holds the granted roles' privileges only after
+// SET ROLE, which is how the service uses them. The pool uses the direct
+// URL: a pooler (PgBouncer) admits only the users of its own auth file.
+// Without the right to create roles the test is Missing.
+func (s *Server) MustLogin(tb testing.TB, grants ...string) *bun.DB {
+	tb.Helper()
+	name, db := s.mustLogin(tb, "NOINHERIT", false)
+	admin := s.MustOpenDirect(tb)
+	for _, g := range grants {
+		if _, err := admin.ExecContext(context.Background(), "GRANT ? TO ?", bun.Ident(g), bun.Ident(name)); err != nil {
+			tb.Fatalf("grant %s to %s: %v", g, name, err)
+		}
+	}
+	return db
+}
+
+// MustLoginOwner creates a login role that is neither superuser nor
+// BYPASSRLS but has CREATEROLE and owns a fresh, empty database — what a
+// Neon project's owner role looks like — and returns its name and a pool on
+// that database as it. Both are dropped at cleanup; roles the login created
+// must be dropped by the test before then (register their cleanup after
+// this call).
+func (s *Server) MustLoginOwner(tb testing.TB) (string, *bun.DB) {
+	tb.Helper()
+	return s.mustLogin(tb, "CREATEROLE", true)
+}
+
+func (s *Server) mustLogin(tb testing.TB, attrs string, ownDB bool) (string, *bun.DB) {
+	tb.Helper()
+	admin := s.MustOpenDirect(tb)
+	ctx := context.Background()
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	name, password := "gatehouse_test_login_"+hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:])
+	if _, err := admin.ExecContext(ctx, "CREATE ROLE ? LOGIN NOSUPERUSER NOBYPASSRLS "+attrs+" PASSWORD ?",
+		bun.Ident(name), password); err != nil {
+		testenv.Missing(tb, "cannot create a non-superuser login role on %s: %v", s.Source, err)
+	}
+	// Cleanups run last-in first-out: the pool closes, the database goes, then the role.
+	tb.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP ROLE IF EXISTS ?", bun.Ident(name)); err != nil {
+			tb.Errorf("drop role %s: %v", name, err)
+		}
+	})
+	raw := s.Direct
+	if ownDB {
+		dbName := name + "_db"
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE ? OWNER ?", bun.Ident(dbName), bun.Ident(name)); err != nil {
+			testenv.Missing(tb, "cannot create a database on %s: %v", s.Source, err)
+		}
+		tb.Cleanup(func() {
+			if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(dbName)); err != nil {
+				tb.Errorf("drop database %s: %v", dbName, err)
+			}
+		})
+		raw = withDatabase(raw, dbName)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = url.UserPassword(name, password)
+	return name, s.mustOpen(tb, u.String())
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/uptrace/bun"
@@ -21,22 +22,25 @@ const StatementTimeout = "5s"
 
 // DB hands out per-user stores over one pool.
 type DB struct {
-	db       *bun.DB
-	role     string
-	skipRole bool
+	db          *bun.DB
+	role        string
+	janitorRole string
+	skipRole    bool
 }
 
 // Option configures a DB.
 type Option func(*DB)
 
-// WithoutRLSRole skips SET LOCAL ROLE, so a superuser login bypasses RLS.
+// WithoutRLSRole skips the requests' SET LOCAL ROLE, so a superuser login
+// bypasses RLS (PruneIdempotencyKeys still switches to the janitor role).
 // It exists only to measure what RLS costs (tasks-bench); never serve with it.
 func WithoutRLSRole() Option { return func(d *DB) { d.skipRole = true } }
 
-// New returns a DB that runs every statement as role, which must be the
-// unprivileged role the migrations created.
+// New returns a DB that runs every request's statements as role, which must
+// be the unprivileged role the migrations created, and prunes as
+// migrations.JanitorRole(role).
 func New(db *bun.DB, role string, opts ...Option) *DB {
-	d := &DB{db: db, role: role}
+	d := &DB{db: db, role: role, janitorRole: migrations.JanitorRole(role)}
 	for _, o := range opts {
 		o(d)
 	}

@@ -103,8 +103,9 @@ func (s *Tasks) Get(ctx context.Context, id uuid.UUID) (task.Task, error) {
 }
 
 // Create inserts a task; with idem, the insert happens only when the key is
-// new (or older than 24 h) — a concurrent request with the same key waits for
-// the first to commit and then finds the key taken.
+// new (or older than IdempotencyWindow, when its row is recycled in place) —
+// a concurrent request with the same key waits for the first to commit and
+// then finds the key taken.
 func (s *Tasks) Create(ctx context.Context, d task.Draft, idem *task.Idempotency) (task.Task, bool, error) {
 	id := uuid.New()
 	var rows []taskRow
@@ -122,12 +123,12 @@ func (s *Tasks) Create(ctx context.Context, d task.Draft, idem *task.Idempotency
 			INSERT INTO idempotency_keys AS k (user_id, key, request_hash, task_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_id, key) DO UPDATE
 				SET request_hash = EXCLUDED.request_hash, task_id = EXCLUDED.task_id, created_at = now()
-				WHERE k.created_at < now() - interval '24 hours'
+				WHERE k.created_at < now() - make_interval(secs => ?)
 			RETURNING k.task_id, k.created_at)
 		INSERT INTO tasks (id, user_id, title, description, completed, completed_at, priority, tags, due_at, created_at, updated_at)
 		SELECT k.task_id, ?, ?, ?, ?, CASE WHEN ? THEN k.created_at END, ?, ?, ?, k.created_at, k.created_at FROM k
 		RETURNING *`,
-		s.userID, idem.Key, idem.BodyHash[:], id,
+		s.userID, idem.Key, idem.BodyHash[:], id, IdempotencyWindow.Seconds(),
 		s.userID, d.Title, d.Description, d.Completed, d.Completed, d.Priority.Rank(), pgdialect.Array(d.Tags), d.DueAt)
 	if err := s.run(ctx, &rows, q); err != nil {
 		return task.Task{}, false, err
