@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/pkg/linger"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
@@ -227,7 +228,9 @@ func (g *Gateway) authenticated(hook fiber.Handler, forward func(*fiber.Ctx, *au
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	defer g.cancel()
 	defer g.deadlines.Close()
-	ln = g.deadlines.Listener(ln)
+	// Closed connections linger so that a client refused mid-upload (413)
+	// reads the problem instead of a reset; Go's net/http waits 500 ms too.
+	ln = g.deadlines.Listener(linger.Listener(ln, 500*time.Millisecond))
 	go func() {
 		if err := g.Keys.Start(g.ctx); err == nil {
 			g.log.Info("jwks loaded", "url", g.cfg.JWKSURL)

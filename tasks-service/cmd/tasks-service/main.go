@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("tasks-service listening", "addr", ln.Addr().String(), "db", cfg.Database.String())
 
 	done := make(chan error, 1)
-	go func() { done <- app.Listener(ln) }()
+	go func() { done <- app.Listener(api.Listener(ln)) }()
 	select {
 	case err := <-done:
 		return err

@@ -7,9 +7,11 @@ import (
 	"context"
 	_ "embed"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/linger"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/gofiber/fiber/v2"
@@ -33,6 +35,15 @@ type Config struct {
 	Now       func() time.Time // defaults to time.Now
 	BodyLimit int              // bytes; defaults to 64 KiB
 }
+
+// Listener wraps ln the way the app must be served: a connection the server
+// closes lingers (package linger), so a client refused mid-upload (413)
+// reads the problem response instead of a connection reset.
+func Listener(ln net.Listener) net.Listener { return linger.Listener(ln, lingerTime) }
+
+// lingerTime is how long a closed connection still drains a client's input;
+// Go's net/http waits 500 ms in the same situation.
+const lingerTime = 500 * time.Millisecond
 
 // New returns the Fiber app with every route.
 func New(cfg Config) *fiber.App {

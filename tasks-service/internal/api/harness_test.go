@@ -78,7 +78,7 @@ func startServer(t *testing.T, db *bun.DB, role string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = app.Listener(ln) }()
+	go func() { _ = app.Listener(api.Listener(ln)) }()
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
 	return &server{base: "http://" + ln.Addr().String(), logs: logs, db: db}
 }
@@ -141,6 +141,15 @@ func (p problemBody) fields() []string {
 		out = append(out, e.Field)
 	}
 	return out
+}
+
+// in returns u reporting to t, for use inside a subtest: a failure through
+// the parent's t would end the subtest with "FailNow on a parent test" and
+// hide the message.
+func (u *user) in(t *testing.T) *user {
+	c := *u
+	c.t = t
+	return &c
 }
 
 // do sends a signed request. body may be nil, a string or any JSON value;

@@ -87,7 +87,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
-			r := u.do(c.method, c.target, c.body, c.headers...)
+			r := u.in(t).do(c.method, c.target, c.body, c.headers...)
 			if r.status != c.status {
 				t.Fatalf("status %d, want %d; body %s", r.status, c.status, r.body)
 			}
