@@ -272,6 +272,7 @@ func drive(d time.Duration, conns, rounds int) error {
 	results := []result{median(direct), median(plainR), median(gwR)}
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
+	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s access log, metrics, per-user rate limit (never reached), one user token per connection\n", envOr("BENCH_LOG_LEVEL", "info"))
 	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s of every round")
 	for i, r := range results {
 		var all []string
