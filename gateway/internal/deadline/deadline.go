@@ -125,9 +125,13 @@ type Conn struct {
 	net.Conn
 	w *Watchdog
 
+	// read and write are the deadlines in Unix nanoseconds, 0 for none.
+	// They are written under mu but may be read without it, so that a
+	// watchdog scan costs two loads per connection whose deadlines have
+	// not passed.
+	read, write  atomic.Int64
 	mu           sync.Mutex
-	read, write  int64 // deadlines in Unix nanoseconds; 0 means none
-	readTripped  bool  // the real read deadline is in the past
+	readTripped  bool // the real read deadline is in the past
 	writeTripped bool
 }
 
@@ -154,13 +158,13 @@ func (c *Conn) set(t time.Time, read, write bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if read {
-		c.read = d
+		c.read.Store(d)
 		if err := c.apply(&c.readTripped, past, c.Conn.SetReadDeadline); err != nil {
 			return err
 		}
 	}
 	if write {
-		c.write = d
+		c.write.Store(d)
 		if err := c.apply(&c.writeTripped, past, c.Conn.SetWriteDeadline); err != nil {
 			return err
 		}
@@ -184,13 +188,18 @@ func (c *Conn) apply(tripped *bool, past bool, set func(time.Time) error) error 
 
 // expire trips the deadlines that passed by now (Unix nanoseconds).
 func (c *Conn) expire(now int64) {
+	passed := func(d int64) bool { return d != 0 && now >= d }
+	if !passed(c.read.Load()) && !passed(c.write.Load()) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.read != 0 && now >= c.read && !c.readTripped {
+	// Checked again under mu: set may have moved a deadline meanwhile.
+	if passed(c.read.Load()) && !c.readTripped {
 		c.readTripped = true
 		_ = c.Conn.SetReadDeadline(longAgo)
 	}
-	if c.write != 0 && now >= c.write && !c.writeTripped {
+	if passed(c.write.Load()) && !c.writeTripped {
 		c.writeTripped = true
 		_ = c.Conn.SetWriteDeadline(longAgo)
 	}

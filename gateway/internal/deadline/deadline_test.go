@@ -168,3 +168,39 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 		t.Fatalf("peer read after close: %v, want EOF", err)
 	}
 }
+
+// BenchmarkSetReadDeadline: what fasthttp pays per deadline change, on a
+// plain TCP connection (a runtime timer update) and on a Conn.
+func BenchmarkSetReadDeadline(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	w := deadline.New(10 * time.Millisecond)
+	defer w.Close()
+	for _, tc := range []struct {
+		name string
+		c    net.Conn
+	}{{"net.TCPConn", raw}, {"deadline.Conn", w.Wrap(raw)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				_ = tc.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			}
+		})
+	}
+}
