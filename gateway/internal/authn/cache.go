@@ -2,27 +2,33 @@ package authn
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/gofiber/fiber/v2/utils"
 )
 
 // tokenCache remembers verified tokens. It is keyed by the token text
 // itself, as Envoy's jwt_authn cache is: a lookup hashes the request's token
-// bytes with the runtime's seeded map hash and compares them in full, which
+// bytes with the runtime's seeded hash and compares them in full, which
 // costs a fraction of a cryptographic digest and copies nothing. (The full
 // comparison is not constant-time, but a caller cannot choose which cached
 // token its guess is compared with: that is decided by a per-process random
-// hash seed.)
+// hash seed.) Lookups take no lock and write no shared memory (sync.Map), so
+// requests on different cores do not contend; writers are serialised.
 //
 // It is bounded twice: by entries and by the bytes of token text held. When
 // either bound is reached, expired entries go first, then arbitrary ones. An
 // entry lives until its token's exp plus leeway and is dropped when its kid
 // leaves the JWKS.
 type tokenCache struct {
-	mu       sync.RWMutex
+	m        sync.Map // token text (string) → *cached
 	max      int
 	maxBytes int
-	bytes    int
-	m        map[string]*cached
+
+	mu    sync.Mutex // serialises put, evict and forgetKids
+	n     atomic.Int64
+	bytes atomic.Int64
 }
 
 type cached struct {
@@ -35,22 +41,23 @@ type cached struct {
 const defaultCacheBytes = 16 << 20
 
 func newTokenCache(max, maxBytes int) *tokenCache {
-	return &tokenCache{max: max, maxBytes: maxBytes, m: make(map[string]*cached, min(max, 1024))}
+	return &tokenCache{max: max, maxBytes: maxBytes}
 }
 
 // get returns the principal of a cached, unexpired token. The Principal is
 // shared: callers must not modify it.
 func (c *tokenCache) get(token []byte, now time.Time) (*Principal, bool) {
-	c.mu.RLock()
-	e, ok := c.m[string(token)] // no allocation: the compiler looks up by the bytes
-	c.mu.RUnlock()
+	// The key is only hashed and compared, never kept: no copy needed.
+	v, ok := c.m.Load(utils.UnsafeString(token))
 	if !ok {
 		return nil, false
 	}
+	e := v.(*cached)
 	if now.UnixNano() >= e.until {
 		c.mu.Lock()
-		if c.m[string(token)] == e {
-			c.drop(string(token))
+		if c.m.CompareAndDelete(string(token), e) {
+			c.n.Add(-1)
+			c.bytes.Add(-int64(len(token)))
 		}
 		c.mu.Unlock()
 		return nil, false
@@ -63,44 +70,49 @@ func (c *tokenCache) put(token string, p Principal, leeway time.Duration) *Princ
 	e := &cached{p: p, until: p.Expiry.Add(leeway).UnixNano()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[token]; ok {
-		c.drop(token)
+	if _, ok := c.m.Load(token); !ok {
+		if int(c.n.Load()) >= c.max || int(c.bytes.Load())+len(token) > c.maxBytes {
+			c.evict(time.Now(), len(token))
+		}
+		c.n.Add(1)
+		c.bytes.Add(int64(len(token)))
 	}
-	if len(c.m) >= c.max || c.bytes+len(token) > c.maxBytes {
-		c.evict(time.Now(), len(token))
-	}
-	c.m[token] = e
-	c.bytes += len(token)
+	c.m.Store(token, e)
 	return &e.p
 }
 
+// drop deletes token; c.mu must be held.
 func (c *tokenCache) drop(token string) {
-	delete(c.m, token)
-	c.bytes -= len(token)
+	if _, ok := c.m.LoadAndDelete(token); ok {
+		c.n.Add(-1)
+		c.bytes.Add(-int64(len(token)))
+	}
 }
 
 // evict frees room for one more token of size n: every expired entry, then,
 // while a bound would still be exceeded, one eighth of the cache chosen by
-// map iteration order (effectively random).
+// map iteration order (effectively random). c.mu must be held.
 func (c *tokenCache) evict(now time.Time, n int) {
 	t := now.UnixNano()
-	for k, e := range c.m {
-		if t >= e.until {
-			c.drop(k)
+	c.m.Range(func(k, v any) bool {
+		if t >= v.(*cached).until {
+			c.drop(k.(string))
 		}
-	}
-	full := func() bool { return len(c.m) >= c.max || c.bytes+n > c.maxBytes }
+		return true
+	})
+	full := func() bool { return int(c.n.Load()) >= c.max || int(c.bytes.Load())+n > c.maxBytes }
 	if !full() {
 		return
 	}
-	drop := max(len(c.m)/8, 1)
-	for k := range c.m {
+	drop := max(int(c.n.Load())/8, 1)
+	c.m.Range(func(k, _ any) bool {
 		if drop <= 0 && !full() {
-			break
+			return false
 		}
-		c.drop(k)
+		c.drop(k.(string))
 		drop--
-	}
+		return true
+	})
 }
 
 func (c *tokenCache) forgetKids(kids []string) {
@@ -110,18 +122,17 @@ func (c *tokenCache) forgetKids(kids []string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, e := range c.m {
-		if e.p.KeyID != "" && gone[e.p.KeyID] {
-			c.drop(k)
+	c.m.Range(func(k, v any) bool {
+		if id := v.(*cached).p.KeyID; id != "" && gone[id] {
+			c.drop(k.(string))
 		}
-	}
+		return true
+	})
 }
 
 // size is the number of cached tokens and the bytes of their text.
 func (c *tokenCache) size() (n, bytes int) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m), c.bytes
+	return int(c.n.Load()), int(c.bytes.Load())
 }
 
 // CachedTokens reports how many verified tokens the cache holds.

@@ -18,9 +18,10 @@ func TestCacheBoundsTokenBytes(t *testing.T) {
 	}
 	// The byte count must match what is held, or the bound drifts.
 	held := 0
-	for k := range c.m {
-		held += len(k)
-	}
+	c.m.Range(func(k, _ any) bool {
+		held += len(k.(string))
+		return true
+	})
 	if _, b := c.size(); b != held {
 		t.Fatalf("cache counts %d bytes, holds %d", b, held)
 	}
