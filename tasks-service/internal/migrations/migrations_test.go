@@ -208,3 +208,61 @@ func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
 		t.Errorf("prune of the empty table: %d, %v", n, err)
 	}
 }
+
+// TestLoginThatCannotSetRoleIsGranted: a login that is a member of neither
+// role in a way that allows SET ROLE (on Postgres 16+, the ADMIN-only
+// membership a CREATEROLE creator gets; here, simulated by revoking the
+// grants) gets them from migration 20261128000003, and its requests and
+// prunes can switch roles again.
+func TestLoginThatCannotSetRoleIsGranted(t *testing.T) {
+	admin := pg.MustOpenDirect(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	role := "gatehouse_test_rls_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		for _, r := range []string{migrations.JanitorRole(role), role} {
+			if _, err := admin.ExecContext(context.Background(), "DROP ROLE IF EXISTS ?", bun.Ident(r)); err != nil {
+				t.Errorf("drop role %s: %v", r, err)
+			}
+		}
+	})
+	login, db := pg.MustLoginOwner(t)
+	ctx := context.Background()
+	r, err := migrations.New(db, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	canSet := func(rl string) error {
+		_, err := db.ExecContext(ctx, "SET LOCAL ROLE ?; SELECT 1", bun.Ident(rl))
+		return err
+	}
+	for _, rl := range []string{role, migrations.JanitorRole(role)} {
+		if err := canSet(rl); err != nil {
+			t.Fatalf("after up, SET ROLE %s: %v", rl, err)
+		}
+		if _, err := admin.ExecContext(ctx, "REVOKE ? FROM ?", bun.Ident(rl), bun.Ident(login)); err != nil {
+			t.Fatal(err)
+		}
+		if err := canSet(rl); err == nil {
+			t.Fatalf("SET ROLE %s still allowed after the revoke; the test would prove nothing", rl)
+		}
+	}
+	// Run migration 20261128000003 again, as on a database migrated before it.
+	if _, err := db.ExecContext(ctx, "DELETE FROM bun_migrations WHERE name = '20261128000003'"); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := r.Up(ctx); err != nil || len(names) != 1 {
+		t.Fatalf("up: %v, %v; want the one migration re-run", names, err)
+	}
+	for _, rl := range []string{role, migrations.JanitorRole(role)} {
+		if err := canSet(rl); err != nil {
+			t.Errorf("SET ROLE %s after the migration: %v", rl, err)
+		}
+	}
+	if _, err := store.New(db, role).PruneIdempotencyKeys(ctx, 10); err != nil {
+		t.Errorf("prune after the migration: %v", err)
+	}
+}
