@@ -141,17 +141,15 @@ func TestRoleNameIsChecked(t *testing.T) {
 	}
 }
 
-// TestNonSuperuserOwnerMigratesAndPrunes: a login that is neither superuser
-// nor BYPASSRLS (a CREATEROLE owner, like a Neon project's owner role, and
-// subject to FORCE ROW LEVEL SECURITY) applies the migrations, creating and
-// granting itself fresh RLS and janitor roles, and can then prune expired
-// keys of several users through the janitor role — and only those. Down and
-// up again work for it too.
-func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
-	admin := pg.MustOpenDirect(t)
+// ownerLogin returns a fresh RLS role name, dropped with its janitor role at
+// cleanup, and a non-superuser CREATEROLE login (pgtest.MustLoginOwner)
+// with its name, its pool on its own database and an admin pool.
+func ownerLogin(t *testing.T) (role, login string, db, admin *bun.DB) {
+	t.Helper()
+	admin = pg.MustOpenDirect(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	role := "gatehouse_test_rls_" + hex.EncodeToString(b[:])
+	role = "gatehouse_test_rls_" + hex.EncodeToString(b[:])
 	// Registered first, so it runs last: after the login's database and the
 	// login itself are gone, the roles hold nothing and can be dropped.
 	t.Cleanup(func() {
@@ -161,7 +159,18 @@ func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
 			}
 		}
 	})
-	_, db := pg.MustLoginOwner(t)
+	login, db = pg.MustLoginOwner(t)
+	return role, login, db, admin
+}
+
+// TestNonSuperuserOwnerMigratesAndPrunes: a login that is neither superuser
+// nor BYPASSRLS (a CREATEROLE owner, like a Neon project's owner role, and
+// subject to FORCE ROW LEVEL SECURITY) applies the migrations, creating and
+// granting itself fresh RLS and janitor roles, and can then prune expired
+// keys of several users through the janitor role — and only those. Down and
+// up again work for it too.
+func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
+	role, _, db, _ := ownerLogin(t)
 	ctx := context.Background()
 	var bypass bool
 	if err := db.QueryRowContext(ctx, "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user").Scan(&bypass); err != nil || bypass {
@@ -215,18 +224,7 @@ func TestNonSuperuserOwnerMigratesAndPrunes(t *testing.T) {
 // grants) gets them from migration 20261128000003, and its requests and
 // prunes can switch roles again.
 func TestLoginThatCannotSetRoleIsGranted(t *testing.T) {
-	admin := pg.MustOpenDirect(t)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	role := "gatehouse_test_rls_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		for _, r := range []string{migrations.JanitorRole(role), role} {
-			if _, err := admin.ExecContext(context.Background(), "DROP ROLE IF EXISTS ?", bun.Ident(r)); err != nil {
-				t.Errorf("drop role %s: %v", r, err)
-			}
-		}
-	})
-	login, db := pg.MustLoginOwner(t)
+	role, login, db, admin := ownerLogin(t)
 	ctx := context.Background()
 	r, err := migrations.New(db, role)
 	if err != nil {
