@@ -1,6 +1,7 @@
-// Package testenv decides what a test does when something it needs (a
-// database, Redis, node, curl) is missing: skip on a developer's machine,
-// fail in CI, where nothing may be skipped.
+// Package testenv holds what tests of every module share: what a test does
+// when something it needs (a database, Redis, node, curl) is missing — skip
+// on a developer's machine, fail in CI, where nothing may be skipped — and
+// Logs, a log sink a test reads while a server writes to it.
 package testenv
 
 import (

@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -37,5 +39,25 @@ func TestMissing(t *testing.T) {
 		if (err != nil) != tc.wantFail || !strings.Contains(string(out), tc.wantText) || !strings.Contains(string(out), "no widget at 127.0.0.1:1") {
 			t.Errorf("CI=%s: err=%v, output:\n%s", tc.ci, err, out)
 		}
+	}
+}
+
+func TestLogsRecords(t *testing.T) {
+	var logs Logs
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() { log.Info("request", "n", i) })
+	}
+	wg.Wait()
+	log.Info("other")
+	if got := logs.Records(t, "request"); len(got) != 50 {
+		t.Fatalf("%d request records, want 50", len(got))
+	}
+	if got := logs.Records(t, "other"); len(got) != 1 || got[0]["level"] != "INFO" {
+		t.Fatalf("other: %v", got)
+	}
+	if !strings.Contains(logs.String(), `"msg":"other"`) {
+		t.Fatalf("String lacks a line: %s", logs.String())
 	}
 }

@@ -1,52 +1,23 @@
 package server_test
 
 import (
-	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		if m["msg"] == "request" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // TestEdgeLogsCountsAndRecovers checks what the folded outermost handler
 // owes every request: request id, security headers, one structured access
 // line, a metric sample, and a 500 problem (not a dropped connection) when
 // a handler panics.
 func TestEdgeLogsCountsAndRecovers(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Logs
 	hooks := server.Hooks{PerUser: func(c *fiber.Ctx) error {
 		if c.Get("X-Test-Panic") != "" {
 			panic("boom")
@@ -72,7 +43,7 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 	resp.problem(t)
 
 	var ok, failed map[string]any
-	for _, l := range logs.lines(t) {
+	for _, l := range logs.Records(t, "request") {
 		switch l["request_id"] {
 		case "edge-1":
 			ok = l

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
@@ -36,28 +38,10 @@ var testKeys = func() *identity.Keyring {
 	return kr
 }()
 
-// syncBuffer is a log sink tests can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is a tasks-service on a real socket over the package's database.
 type server struct {
 	base string
-	logs *syncBuffer
+	logs *testenv.Logs
 	db   *bun.DB
 }
 
@@ -65,7 +49,7 @@ type server struct {
 // database URL (e.g. to go through a cuttable proxy).
 func startServer(t *testing.T, db *bun.DB, role string) *server {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	sdb := store.New(db, role)
 	app := api.New(api.Config{
 		Verifier: identity.NewVerifier(testKeys, identity.DefaultWindow),

@@ -1,14 +1,14 @@
 package janitor
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 )
 
 // fakeTable is a Prune over a counter of expired rows; errs[i], when set,
@@ -51,41 +51,9 @@ func (f *fakeTable) snapshot() (rows int64, calls int) {
 	return f.rows, len(f.calls)
 }
 
-// logBuffer collects JSON log lines; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// lines returns the records whose msg is msg.
-func (l *logBuffer) lines(tb testing.TB, msg string) []map[string]any {
-	tb.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(l.b.Bytes()), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal(line, &rec); err != nil {
-			tb.Fatalf("log line %q: %v", line, err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
+// logger returns a debug-level JSON logger writing to logs.
+func logger(logs *testenv.Logs) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // runInBackground starts j.Run and returns a function that cancels it and
@@ -186,17 +154,17 @@ func TestDefaultsAndJitter(t *testing.T) {
 // TestRunRetriesAfterAFailedPass: a database error is logged as a warning
 // and the next pass tries again; Run keeps going and prunes everything.
 func TestRunRetriesAfterAFailedPass(t *testing.T) {
-	var logs logBuffer
+	var logs testenv.Logs
 	f := &fakeTable{rows: 25, errs: map[int]error{0: errors.New("permission denied to set role")}}
-	stop := runInBackground(t, New(Config{Prune: f.prune, Interval: 10 * time.Millisecond, Jitter: time.Millisecond, Batch: 10, Log: logs.logger()}))
+	stop := runInBackground(t, New(Config{Prune: f.prune, Interval: 10 * time.Millisecond, Jitter: time.Millisecond, Batch: 10, Log: logger(&logs)}))
 	eventually(t, "expired rows remain", func() bool { rows, _ := f.snapshot(); return rows == 0 })
 	stop()
 
-	failed := logs.lines(t, "idempotency key pruning failed; retrying next pass")
+	failed := logs.Records(t, "idempotency key pruning failed; retrying next pass")
 	if len(failed) != 1 || failed[0]["level"] != "WARN" || failed[0]["err"] != "permission denied to set role" {
 		t.Errorf("failure logged as %v, want one WARN with the error", failed)
 	}
-	pruned := logs.lines(t, "idempotency keys pruned")
+	pruned := logs.Records(t, "idempotency keys pruned")
 	if len(pruned) == 0 || pruned[0]["level"] != "INFO" || pruned[0]["deleted"] != 25.0 || pruned[0]["batches"] != 3.0 {
 		t.Errorf("first successful pass logged as %v, want INFO deleted=25 batches=3", pruned)
 	}
@@ -221,9 +189,9 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		}
 	})
 	t.Run("during a batch", func(t *testing.T) {
-		var logs logBuffer
+		var logs testenv.Logs
 		f := &fakeTable{rows: 100, block: true, started: make(chan struct{}, 10)}
-		stop := runInBackground(t, New(Config{Prune: f.prune, Interval: time.Millisecond, Jitter: time.Millisecond, Log: logs.logger()}))
+		stop := runInBackground(t, New(Config{Prune: f.prune, Interval: time.Millisecond, Jitter: time.Millisecond, Log: logger(&logs)}))
 		select {
 		case <-f.started:
 		case <-time.After(5 * time.Second):
@@ -234,10 +202,10 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 		if _, calls := f.snapshot(); calls != 1 {
 			t.Errorf("%d batches ran, want only the one cancelled", calls)
 		}
-		if w := logs.lines(t, "idempotency key pruning failed; retrying next pass"); len(w) != 0 {
+		if w := logs.Records(t, "idempotency key pruning failed; retrying next pass"); len(w) != 0 {
 			t.Errorf("shutdown logged as a failure: %v", w)
 		}
-		if d := logs.lines(t, "idempotency key pruning stopped by shutdown"); len(d) != 1 {
+		if d := logs.Records(t, "idempotency key pruning stopped by shutdown"); len(d) != 1 {
 			t.Errorf("shutdown during a pass logged %v, want one debug line", d)
 		}
 	})

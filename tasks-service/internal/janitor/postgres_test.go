@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
+
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
@@ -70,7 +72,7 @@ func TestRunPrunesPostgres(t *testing.T) {
 	var mu sync.Mutex
 	var calls []int64
 	prune := store.New(login, pgtest.Role).PruneIdempotencyKeys
-	var logs logBuffer
+	var logs testenv.Logs
 	j := New(Config{
 		Prune: func(ctx context.Context, limit int) (int64, error) {
 			n, err := prune(ctx, limit)
@@ -79,7 +81,7 @@ func TestRunPrunesPostgres(t *testing.T) {
 			mu.Unlock()
 			return n, err
 		},
-		Interval: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Batch: batch, Log: logs.logger(),
+		Interval: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Batch: batch, Log: logger(&logs),
 	})
 	stop := runInBackground(t, j)
 	left := func() (n int64) {
@@ -99,14 +101,14 @@ func TestRunPrunesPostgres(t *testing.T) {
 			t.Errorf("%s has %d keys left, want its 1 live key", u, n)
 		}
 	}
-	pruned := logs.lines(t, "idempotency keys pruned")
+	pruned := logs.Records(t, "idempotency keys pruned")
 	if len(pruned) == 0 || pruned[0]["level"] != "INFO" {
 		t.Fatalf("no INFO line for the first pass: %v", pruned)
 	}
 	if d, b := pruned[0]["deleted"].(float64), pruned[0]["batches"].(float64); d < 3*perUser || b < 4 {
 		t.Errorf("first pass: deleted=%v in %v batches; want all %d expired keys in more than %d batches of %d", d, b, 3*perUser, 3, batch)
 	}
-	if failed := logs.lines(t, "idempotency key pruning failed; retrying next pass"); len(failed) != 0 {
+	if failed := logs.Records(t, "idempotency key pruning failed; retrying next pass"); len(failed) != 0 {
 		t.Errorf("passes failed: %v", failed)
 	}
 	time.Sleep(100 * time.Millisecond)
