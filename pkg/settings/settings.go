@@ -3,6 +3,7 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -209,6 +210,19 @@ func Usage(vars []Var) string {
 		fmt.Fprintf(&b, "\n      %s\n", v.Usage)
 	}
 	return b.String()
+}
+
+// READMEUndocumented returns the names in vars that the "## Configuration"
+// section of readme (a README's text) has no table row for; a row elsewhere
+// in the README does not count. It fails when there is no such section.
+// Each service's readme test keeps its configuration table complete with it.
+func READMEUndocumented(vars []Var, readme string) ([]string, error) {
+	_, section, ok := strings.Cut(readme, "\n## Configuration\n")
+	if !ok {
+		return nil, errors.New(`no "## Configuration" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return Undocumented(vars, section), nil
 }
 
 // Undocumented returns the names in vars that doc (a README) has no table

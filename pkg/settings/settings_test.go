@@ -92,6 +92,17 @@ func TestUndocumented(t *testing.T) {
 	}
 }
 
+func TestREADMEUndocumented(t *testing.T) {
+	readme := "# svc\n\n## Routes\n| `WAIT` | a row outside the section |\n\n## Configuration\n\n| `ADDR` | x |\n| `URL` (secret) | y |\n\n## Tests\n| `N` | not here either |\n"
+	got, err := READMEUndocumented(testVars, readme)
+	if err != nil || strings.Join(got, ",") != "WAIT,N,ON,LIST" {
+		t.Fatalf("READMEUndocumented = %v, %v", got, err)
+	}
+	if _, err := READMEUndocumented(testVars, "# svc\n| `ADDR` | x |\n"); err == nil {
+		t.Fatal("a README without a Configuration section passed")
+	}
+}
+
 func TestLogLevel(t *testing.T) {
 	vars := []Var{{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"}}
 	for in, want := range map[string]slog.Level{"": slog.LevelInfo, "debug": slog.LevelDebug, "WARN": slog.LevelWarn, "error": slog.LevelError} {
