@@ -3,6 +3,8 @@ package ratelimit_test
 import (
 	"log/slog"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
+
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gofiber/fiber/v2"
@@ -26,9 +28,9 @@ func Example() {
 	perUser := ratelimit.New("user", cfg.User, store)
 
 	app := fiber.New()
-	// Behind one proxy that appends to X-Forwarded-For; ratelimit.ClientIP
-	// when clients connect directly.
-	app.Group("/api/auth", perIP.Middleware(ratelimit.ForwardedFor(1)))
+	// Behind one proxy that appends to X-Forwarded-For; Hops: 0 when
+	// clients connect directly.
+	app.Group("/api/auth", perIP.Middleware(ratelimit.Address(clientip.Resolver{Hops: 1})))
 	api := app.Group("/api", func(c *fiber.Ctx) error {
 		c.Locals("user_id", "the verified sub") // authentication, elided
 		return c.Next()

@@ -28,15 +28,6 @@ func Address(r clientip.Resolver) func(*fiber.Ctx) (string, bool) {
 	}
 }
 
-// ClientIP keys requests by the TCP peer address: Address with no proxies.
-var ClientIP = Address(clientip.Resolver{})
-
-// ForwardedFor keys requests by the address that the outermost of hops
-// trusted proxies saw: Address(clientip.Resolver{Hops: hops}).
-func ForwardedFor(hops int) func(*fiber.Ctx) (string, bool) {
-	return Address(clientip.Resolver{Hops: hops})
-}
-
 // addressKey is the key of an address; IPv6 becomes its /64 prefix.
 func addressKey(addr netip.Addr) (string, bool) {
 	if !addr.IsValid() {

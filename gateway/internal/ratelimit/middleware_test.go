@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
+
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gofiber/fiber/v2"
 )
@@ -171,9 +173,9 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 	spoofed := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i/65536%256, i/256%256, i%256) }
 	rate := Rate{PerSecond: 0.1, Burst: 3}
 
-	t.Run("direct, ClientIP ignores the header", func(t *testing.T) {
+	t.Run("direct, the address ignores the header", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(ClientIP))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{})))
 		allowed := 0
 		for i := range 10 {
 			if get(t, base, "/api/auth/sign-in/email", "X-Forwarded-For", spoofed(i)).status == http.StatusOK {
@@ -185,9 +187,9 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 		}
 	})
 
-	t.Run("behind one proxy, ForwardedFor takes the address it appended", func(t *testing.T) {
+	t.Run("behind one proxy, Address takes the address it appended", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(ForwardedFor(1)))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 1})))
 		allowed := 0
 		for i := range 10 {
 			// The proxy appends the address it saw after the client's lie.
@@ -209,9 +211,9 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 		}
 	})
 
-	t.Run("ForwardedFor without the header falls back to the peer", func(t *testing.T) {
+	t.Run("Address without the header falls back to the peer", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(ForwardedFor(2)))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 2})))
 		statuses := []int{}
 		for range 4 {
 			statuses = append(statuses, get(t, base, "/", "X-Forwarded-For", "203.0.113.1").status)
