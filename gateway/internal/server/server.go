@@ -146,39 +146,27 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	// the path check, authentication and forwarding are plain calls, not a
 	// middleware chain that Fiber would match route by route.
 	api := app.Group("/api")
-	forwardAuth := func(c *fiber.Ctx) error { return px.ToAuth(c) }
-	toAuth := []fiber.Handler{func(c *fiber.Ctx) error {
-		if err := checkRequest(c); err != nil {
-			return err
-		}
-		return forwardAuth(c)
-	}}
-	if hooks.Auth != nil {
-		toAuth = []fiber.Handler{func(c *fiber.Ctx) error {
-			if err := checkRequest(c); err != nil {
-				return err
-			}
-			return c.Next()
-		}, hooks.Auth, forwardAuth}
-	}
+	toAuth := route(checkRequest, hooks.Auth, px.ToAuth)
 	api.All("/auth", toAuth...)
 	api.All("/auth/*", toAuth...)
 
-	toTasks := func(c *fiber.Ctx, p *authn.Principal) error {
-		return px.ToTasks(c, p.Subject, c.Request().URI().PathOriginal())
-	}
-	api.All("/tasks", g.authenticated(hooks.PerUser, toTasks)...)
-	api.All("/tasks/*", g.authenticated(hooks.PerUser, toTasks)...)
+	toTasks := route(g.checkAndAuthenticate, hooks.PerUser, func(c *fiber.Ctx) error {
+		sub, _ := Subject(c)
+		return px.ToTasks(c, sub, c.Request().URI().PathOriginal())
+	})
+	api.All("/tasks", toTasks...)
+	api.All("/tasks/*", toTasks...)
 
-	compat := func(c *fiber.Ctx, p *authn.Principal) error {
-		canonical, err := compatPath(c.Request().URI().PathOriginal(), p.Subject)
+	compat := route(g.checkAndAuthenticate, hooks.PerUser, func(c *fiber.Ctx) error {
+		sub, _ := Subject(c)
+		canonical, err := compatPath(c.Request().URI().PathOriginal(), sub)
 		if err != nil {
 			return err
 		}
-		return px.ToTasks(c, p.Subject, canonical)
-	}
-	api.All("/:user_id/tasks", g.authenticated(hooks.PerUser, compat)...)
-	api.All("/:user_id/tasks/*", g.authenticated(hooks.PerUser, compat)...)
+		return px.ToTasks(c, sub, canonical)
+	})
+	api.All("/:user_id/tasks", compat...)
+	api.All("/:user_id/tasks/*", compat...)
 	// Unrouted /api paths get the same path check, so a malformed path is a
 	// 400 wherever it points.
 	api.Use(func(c *fiber.Ctx) error {
@@ -192,34 +180,33 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	return app
 }
 
-// authenticated returns the handlers of an authenticated route: the path
-// check, authentication, the hook when set, then forward with the verified
-// principal.
-func (g *Gateway) authenticated(hook fiber.Handler, forward func(*fiber.Ctx, *authn.Principal) error) []fiber.Handler {
+// route returns the handlers of an /api route: prepare (which refuses the
+// request by returning an error), the hook when set, then handle. Without a
+// hook they are one handler.
+func route(prepare func(*fiber.Ctx) error, hook, handle fiber.Handler) []fiber.Handler {
 	if hook == nil {
 		return []fiber.Handler{func(c *fiber.Ctx) error {
-			if err := checkRequest(c); err != nil {
+			if err := prepare(c); err != nil {
 				return err
 			}
-			p, err := g.authenticate(c)
-			if err != nil {
-				return err
-			}
-			return forward(c, p)
+			return handle(c)
 		}}
 	}
 	return []fiber.Handler{func(c *fiber.Ctx) error {
-		if err := checkRequest(c); err != nil {
-			return err
-		}
-		if _, err := g.authenticate(c); err != nil {
+		if err := prepare(c); err != nil {
 			return err
 		}
 		return c.Next()
-	}, hook, func(c *fiber.Ctx) error {
-		p, _ := c.Locals(localPrincipal).(*authn.Principal)
-		return forward(c, p)
-	}}
+	}, hook, handle}
+}
+
+// checkAndAuthenticate prepares an authenticated route: the path check, then
+// authentication, which leaves the principal for Subject.
+func (g *Gateway) checkAndAuthenticate(c *fiber.Ctx) error {
+	if err := checkRequest(c); err != nil {
+		return err
+	}
+	return g.authenticate(c)
 }
 
 // Run fetches the JWKS in the background (readiness follows it), serves on
