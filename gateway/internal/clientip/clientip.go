@@ -81,6 +81,11 @@ var (
 	schemeHTTPS = []byte("https")
 )
 
+// HTTPS reports whether the client used HTTPS, as Scheme decides.
+func (r Resolver) HTTPS(h *fasthttp.RequestHeader, tls bool) bool {
+	return bytes.Equal(r.Scheme(h, tls), schemeHTTPS)
+}
+
 // Scheme returns the scheme the client used: behind trusted proxies the
 // last X-Forwarded-Proto value when it is http or https (the proxy next to
 // the gateway sets it), else that of the connection to the gateway.

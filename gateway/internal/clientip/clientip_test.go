@@ -79,5 +79,8 @@ func TestScheme(t *testing.T) {
 		if got := string((clientip.Resolver{Hops: tc.hops}).Scheme(&h, tc.tls)); got != tc.want {
 			t.Errorf("hops %d, X-Forwarded-Proto %q, tls %v: %s, want %s", tc.hops, tc.proto, tc.tls, got, tc.want)
 		}
+		if got := (clientip.Resolver{Hops: tc.hops}).HTTPS(&h, tc.tls); got != (tc.want == "https") {
+			t.Errorf("hops %d, X-Forwarded-Proto %q, tls %v: HTTPS %v", tc.hops, tc.proto, tc.tls, got)
+		}
 	}
 }

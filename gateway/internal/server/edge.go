@@ -10,7 +10,7 @@ import (
 
 // edge is the gateway's outermost handler. It does in one pass what
 // observe.RequestID, Metrics.Middleware, observe.AccessLog, panic recovery
-// and the security headers would do as five middleware (each a route Fiber
+// and the security headers (HSTS only over HTTPS) would do as five middleware (each a route Fiber
 // matches and a c.Next() on every request): assign the request id, set the
 // security headers, run the rest of the chain with panics turned into
 // errors, write any error through the app's error handler, then count the
@@ -22,6 +22,9 @@ func (g *Gateway) edge(metrics *observe.Metrics) fiber.Handler {
 		h := &c.Response().Header
 		for _, kv := range securityHeaderValues {
 			h.SetCanonical(kv[0], kv[1])
+		}
+		if g.clients.HTTPS(&c.Request().Header, c.Context().IsTLS()) {
+			h.SetCanonical(hsts[0], hsts[1])
 		}
 		if err := nextRecovered(c); err != nil {
 			if herr := c.App().ErrorHandler(c, err); herr != nil {

@@ -31,10 +31,13 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 	if resp.status != 200 || resp.header.Get("X-Request-Id") != "edge-1" {
 		t.Fatalf("proxied: %d, request id %q", resp.status, resp.header.Get("X-Request-Id"))
 	}
-	for _, name := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Strict-Transport-Security"} {
+	for _, name := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy", "Cross-Origin-Resource-Policy"} {
 		if resp.header.Get(name) == "" {
 			t.Errorf("response lacks %s", name)
 		}
+	}
+	if v := resp.header.Get("Strict-Transport-Security"); v != "" {
+		t.Errorf("HSTS over plain HTTP (RFC 6797 §7.2 forbids it): %q", v)
 	}
 	resp = h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("alice"), "X-Test-Panic: 1"))
 	if resp.status != 500 || resp.header.Get("X-Request-Id") == "" || resp.header.Get("X-Frame-Options") != "DENY" {
@@ -70,6 +73,24 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 	} {
 		if !strings.Contains(resp.body, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestHSTSOnlyOverHTTPS checks that Strict-Transport-Security is sent when a
+// trusted proxy says the client used HTTPS, and not when a client that
+// reached the gateway directly over HTTP claims so itself.
+func TestHSTSOnlyOverHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		hops string
+		want bool
+	}{{"1", true}, {"0", false}} {
+		h := start(t, map[string]string{"TRUSTED_PROXY_HOPS": tc.hops})
+		h.waitReady(t)
+		resp := h.do(t, req("GET", "/healthz", "X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.7"))
+		got := resp.header.Get("Strict-Transport-Security")
+		if resp.status != 200 || (got != "") != tc.want || tc.want && got != "max-age=31536000; includeSubDomains" {
+			t.Errorf("TRUSTED_PROXY_HOPS=%s, X-Forwarded-Proto: https: status %d, HSTS %q, want sent=%v", tc.hops, resp.status, got, tc.want)
 		}
 	}
 }

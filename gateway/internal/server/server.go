@@ -44,10 +44,12 @@ type Gateway struct {
 	Authn *authn.Authenticator
 	// deadlines enforces the client and upstream connections' timeouts.
 	deadlines *deadline.Watchdog
-	cfg       config.Config
-	log       *slog.Logger
-	cancel    context.CancelFunc
-	ctx       context.Context
+	// clients decides the client address and scheme, as the proxy does.
+	clients clientip.Resolver
+	cfg     config.Config
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	ctx     context.Context
 }
 
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
@@ -95,9 +97,10 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 			Deadlines: g.deadlines,
 		})
 	}
+	g.clients = clientip.Resolver{Hops: cfg.TrustedProxyHops}
 	px := &proxy.Proxy{
 		Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys,
-		Clients: clientip.Resolver{Hops: cfg.TrustedProxyHops},
+		Clients: g.clients,
 	}
 	g.App = g.routes(px, hooks)
 	return g, nil
@@ -255,14 +258,20 @@ func deadlineTick(cfg config.Config) time.Duration {
 	return min(max(shortest/20, 5*time.Millisecond), 100*time.Millisecond)
 }
 
-// securityHeaders are set on every response; the gateway serves an API, so
-// nothing may be framed, sniffed or leak a referrer. Names are in fasthttp's
-// canonical form so SetCanonical can skip normalising them per request.
+// securityHeaderValues are set on every response; the gateway serves an
+// API, so nothing may be framed, sniffed or leak a referrer. Names are in
+// fasthttp's canonical form so SetCanonical can skip normalising them per
+// request.
 var securityHeaderValues = [][2][]byte{
 	{[]byte("X-Content-Type-Options"), []byte("nosniff")},
 	{[]byte("X-Frame-Options"), []byte("DENY")},
 	{[]byte("Referrer-Policy"), []byte("no-referrer")},
 	{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
-	{[]byte("Strict-Transport-Security"), []byte("max-age=31536000; includeSubDomains")},
 	{[]byte("Cross-Origin-Resource-Policy"), []byte("same-site")},
 }
+
+// hsts is Strict-Transport-Security, sent only on responses to requests
+// that reached the edge over HTTPS (TLS to the gateway, or X-Forwarded-Proto
+// from a trusted proxy): RFC 6797 §7.2 forbids it over plain HTTP, where a
+// browser ignores it anyway.
+var hsts = [2][]byte{[]byte("Strict-Transport-Security"), []byte("max-age=31536000; includeSubDomains")}
