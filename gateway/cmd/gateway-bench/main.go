@@ -145,6 +145,9 @@ type result struct {
 // load drives addr with conns connections for d and reports throughput and
 // latency percentiles. Connection i sends tokens[i%len(tokens)] as its
 // bearer token (none when tokens is empty). Every request must answer 200.
+// Every target gets the same requests, token included: the proxy forwards
+// it unread, the gateway verifies and strips it, so only what the server
+// under test does differs, not what the load generator sends.
 func load(name, addr, path string, tokens []string, conns int, d time.Duration) result {
 	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 	var errs atomic.Int64
@@ -240,9 +243,9 @@ func drive(d time.Duration, conns, rounds int) error {
 	var direct, plainR, gwR []result
 	var peak atomic.Int64
 	for round := range rounds {
-		direct = append(direct, measured(up, func() result { return load("upstream direct", up.addr, "/api/tasks", nil, conns, d) }))
+		direct = append(direct, measured(up, func() result { return load("upstream direct", up.addr, "/api/tasks", tokens, conns, d) }))
 		runPlain := func() {
-			plainR = append(plainR, measured(plain, func() result { return load("fiber proxy (no auth)", plain.addr, "/api/tasks", nil, conns, d) }))
+			plainR = append(plainR, measured(plain, func() result { return load("fiber proxy (no auth)", plain.addr, "/api/tasks", tokens, conns, d) }))
 		}
 		// The proxy and the gateway swap places every round, so that
 		// neither is always the one measured right after the other.
@@ -272,7 +275,8 @@ func drive(d time.Duration, conns, rounds int) error {
 	results := []result{median(direct), median(plainR), median(gwR)}
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
-	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s access log, metrics, per-user rate limit (never reached), one user token per connection\n", envOr("BENCH_LOG_LEVEL", "info"))
+	fmt.Printf("every target gets the same requests: GET /api/tasks with one user's bearer token per connection\n")
+	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s access log, metrics, per-user rate limit (never reached)\n", envOr("BENCH_LOG_LEVEL", "info"))
 	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s of every round")
 	for i, r := range results {
 		var all []string
