@@ -48,6 +48,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(g.Close)
 	if err := g.Keys.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
@@ -50,6 +51,7 @@ type Gateway struct {
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	ctx     context.Context
+	closed  sync.Once
 }
 
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
@@ -216,8 +218,7 @@ func (g *Gateway) checkAndAuthenticate(c *fiber.Ctx) error {
 // ln until ctx ends, then stops accepting and waits up to the shutdown
 // timeout for in-flight requests. It returns nil after a clean drain.
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
-	defer g.cancel()
-	defer g.deadlines.Close()
+	defer g.Close()
 	// Closed connections linger so that a client refused mid-upload (413)
 	// reads the problem instead of a reset; Go's net/http waits 500 ms too.
 	ln = g.deadlines.Listener(linger.Listener(ln, 500*time.Millisecond))
@@ -243,6 +244,17 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// Close stops what New started: the deadline watchdog and the key
+// refresher. Run closes the gateway when it returns; a gateway that is
+// never run (a test serving App.Handler directly) must be closed by its
+// owner. Closing twice is harmless.
+func (g *Gateway) Close() {
+	g.closed.Do(func() {
+		g.cancel()
+		g.deadlines.Close()
+	})
 }
 
 // deadlineTick is how often connection deadlines are checked: a twentieth

@@ -3,14 +3,19 @@ package server_test
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/testissuer"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
@@ -368,5 +373,35 @@ func TestClientTimeouts(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCloseWithoutRun checks that a gateway that is built but never run
+// (as BenchmarkHandler uses it) stops its deadline watchdog on Close.
+func TestCloseWithoutRun(t *testing.T) {
+	watchdogs := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "deadline.(*Watchdog).loop")
+	}
+	before := watchdogs()
+	cfg, err := config.Load(settings.MapEnv(map[string]string{
+		"BETTER_AUTH_URL":   "http://127.0.0.1:1",
+		"TASKS_SERVICE_URL": "http://127.0.0.1:1",
+		"IDENTITY_KEYS":     "k1:" + randomKey(t),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := server.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := watchdogs(); n != before+1 {
+		t.Fatalf("%d watchdogs after New, want %d", n, before+1)
+	}
+	g.Close()
+	g.Close() // harmless
+	if n := watchdogs(); n != before {
+		t.Fatalf("%d watchdogs after Close, want %d", n, before)
 	}
 }
