@@ -14,6 +14,11 @@
 // returns os.ErrDeadlineExceeded as usual, between the deadline and one
 // tick after it. Setting a later deadline after a trip works as with any
 // net.Conn.
+//
+// A server's connections can go further (ServerListener): the Conn applies
+// the read, write and idle timeouts itself, from its own reads and writes
+// and the Watchdog's clock of the last tick, so the server sets no
+// deadlines and reads no clock per request at all.
 package deadline
 
 import (
@@ -66,6 +71,34 @@ func (w *Watchdog) Listener(ln net.Listener) net.Listener {
 	return listener{Listener: ln, w: w}
 }
 
+// ServerTimeouts are an HTTP/1.1 server connection's timeouts, with the
+// meaning fasthttp gives them; zero means none.
+type ServerTimeouts struct {
+	// Read bounds reading a request: from its first byte (or, for a new
+	// connection, from the accept) until the response starts.
+	Read time.Duration
+	// Write bounds writing a response, from its first byte on.
+	Write time.Duration
+	// Idle bounds the wait for the next request on a kept-alive
+	// connection; zero means Read.
+	Idle time.Duration
+}
+
+// ServerListener returns ln whose accepted connections enforce t
+// themselves (see Conn.Read); the server must set no deadlines of its own.
+// A connection's phase follows its I/O: a Read after the response was
+// written starts the idle wait, the Read that then returns bytes starts
+// the request's read timeout, and the first Write of the response starts
+// the write timeout. Pipelined requests read from a buffer are covered by
+// the timeout of the read that brought them in. The clock is the Watchdog's
+// last tick, so a timeout fires within a tick either side of its length.
+func (w *Watchdog) ServerListener(ln net.Listener, t ServerTimeouts) net.Listener {
+	if t.Idle == 0 {
+		t.Idle = t.Read
+	}
+	return listener{Listener: ln, w: w, server: &t}
+}
+
 // Len is the number of open connections the Watchdog looks after.
 func (w *Watchdog) Len() int {
 	w.mu.Lock()
@@ -109,7 +142,8 @@ func (w *Watchdog) remove(c *Conn) {
 
 type listener struct {
 	net.Listener
-	w *Watchdog
+	w      *Watchdog
+	server *ServerTimeouts
 }
 
 func (l listener) Accept() (net.Conn, error) {
@@ -117,7 +151,12 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.w.Wrap(c), nil
+	wc := l.w.Wrap(c)
+	if l.server != nil {
+		wc.server = l.server
+		wc.enter(phaseReading)
+	}
+	return wc, nil
 }
 
 // Conn is a net.Conn whose deadlines a Watchdog enforces.
@@ -133,6 +172,80 @@ type Conn struct {
 	mu           sync.Mutex
 	readTripped  bool // the real read deadline is in the past
 	writeTripped bool
+
+	// server holds the timeouts a server connection applies itself (nil
+	// for other connections); phase is where it is in the request cycle.
+	// Both are used only by the goroutine serving the connection.
+	server *ServerTimeouts
+	phase  phase
+}
+
+// phase is a server connection's place in the request cycle.
+type phase uint8
+
+const (
+	phaseReading phase = iota // reading a request (or waiting for the first)
+	phaseWriting              // writing the response
+	phaseIdle                 // waiting for the next request
+)
+
+// Read reads from the connection. On a server connection it first moves
+// to the idle wait when the response has been written, and to the read
+// timeout when the idle wait ends with bytes.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.server == nil {
+		return c.Conn.Read(p)
+	}
+	if c.phase == phaseWriting {
+		c.enter(phaseIdle)
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.phase == phaseIdle {
+		c.enter(phaseReading)
+	}
+	return n, err
+}
+
+// Write writes to the connection. On a server connection the first Write
+// of a response starts the write timeout.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.server != nil && c.phase != phaseWriting {
+		c.enter(phaseWriting)
+	}
+	return c.Conn.Write(p)
+}
+
+// enter moves a server connection to phase, arming the phase's deadline
+// from the Watchdog's clock and clearing the other direction's.
+func (c *Conn) enter(p phase) {
+	c.phase = p
+	at := func(d time.Duration) int64 {
+		if d <= 0 {
+			return 0
+		}
+		return c.w.now.Load() + int64(d)
+	}
+	switch p {
+	case phaseReading:
+		_ = c.setNanos(at(c.server.Read), 0)
+	case phaseIdle:
+		_ = c.setNanos(at(c.server.Idle), 0)
+	case phaseWriting:
+		_ = c.setNanos(0, at(c.server.Write))
+	}
+}
+
+// setNanos sets both deadlines (Unix nanoseconds, 0 for none).
+func (c *Conn) setNanos(read, write int64) error {
+	now := c.w.now.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.read.Store(read)
+	if err := c.apply(&c.readTripped, read != 0 && read <= now, c.Conn.SetReadDeadline); err != nil {
+		return err
+	}
+	c.write.Store(write)
+	return c.apply(&c.writeTripped, write != 0 && write <= now, c.Conn.SetWriteDeadline)
 }
 
 // longAgo is the deadline that trips a real connection.

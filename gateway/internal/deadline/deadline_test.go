@@ -17,11 +17,17 @@ const tick = 10 * time.Millisecond
 // Watchdog's listener and the raw client side, over real TCP.
 func pair(t *testing.T, w *deadline.Watchdog) (wrapped, peer net.Conn) {
 	t.Helper()
+	return pairOn(t, w.Listener)
+}
+
+// pairOn is pair through the listener that wrap returns.
+func pairOn(t *testing.T, wrap func(net.Listener) net.Listener) (wrapped, peer net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := w.Listener(ln)
+	wl := wrap(ln)
 	defer wl.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {

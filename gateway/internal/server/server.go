@@ -115,12 +115,13 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		DisableStartupMessage:        true,
 		CaseSensitive:                true,
 		BodyLimit:                    cfg.BodyLimit,
-		ReadTimeout:                  cfg.ReadTimeout,
-		WriteTimeout:                 cfg.WriteTimeout,
-		IdleTimeout:                  cfg.IdleTimeout,
 		ReadBufferSize:               16<<10 + cfg.MaxTokenBytes,
 		DisablePreParseMultipartForm: true,
 		ErrorHandler:                 g.handleError,
+		// No ReadTimeout, WriteTimeout or IdleTimeout here: Run's listener
+		// applies them per connection (deadline.ServerListener) without
+		// the three clock reads and deadline updates fasthttp would make
+		// per request.
 	})
 	metrics := observe.NewMetrics("gateway")
 
@@ -221,7 +222,9 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	defer g.Close()
 	// Closed connections linger so that a client refused mid-upload (413)
 	// reads the problem instead of a reset; Go's net/http waits 500 ms too.
-	ln = g.deadlines.Listener(linger.Listener(ln, 500*time.Millisecond))
+	ln = g.deadlines.ServerListener(linger.Listener(ln, 500*time.Millisecond), deadline.ServerTimeouts{
+		Read: g.cfg.ReadTimeout, Write: g.cfg.WriteTimeout, Idle: g.cfg.IdleTimeout,
+	})
 	go func() {
 		if err := g.Keys.Start(g.ctx); err == nil {
 			g.log.Info("jwks loaded", "url", g.cfg.JWKSURL)

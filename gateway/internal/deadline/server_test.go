@@ -1,0 +1,150 @@
+package deadline_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
+)
+
+// serverPair is pair through ServerListener with timeouts to. The client
+// side closes after 3 s, so a timeout that never fires fails the test (the
+// server reads EOF) instead of hanging it.
+func serverPair(t *testing.T, to deadline.ServerTimeouts) (server, client net.Conn) {
+	t.Helper()
+	w := newWatchdog(t)
+	server, client = pairOn(t, func(ln net.Listener) net.Listener { return w.ServerListener(ln, to) })
+	stop := time.AfterFunc(3*time.Second, func() { client.Close() })
+	t.Cleanup(func() { stop.Stop() })
+	return server, client
+}
+
+// within fails unless took is d, give or take a tick (the clock is the
+// last tick's) plus scheduling slack.
+func within(t *testing.T, what string, took, d time.Duration) {
+	t.Helper()
+	if took < d-tick-time.Millisecond || took > d+tick+100*time.Millisecond {
+		t.Fatalf("%s after %s, want %s ± %s", what, took, d, tick)
+	}
+}
+
+// request plays one request/response exchange: the client writes, the
+// server reads it and writes the answer, the client reads that.
+func request(t *testing.T, server, client net.Conn) {
+	t.Helper()
+	if _, err := client.Write([]byte("req")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 16)); err != nil {
+		t.Fatalf("server read: %v", err)
+	}
+	if _, err := server.Write([]byte("resp")); err != nil {
+		t.Fatalf("server write: %v", err)
+	}
+	if _, err := client.Read(make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServerReadTimeoutFromAccept(t *testing.T) {
+	// A new connection must deliver its request within Read, however
+	// slowly its bytes trickle in (slowloris).
+	const read = 80 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Idle: time.Hour})
+	start := time.Now()
+	go func() {
+		for range 20 {
+			if _, err := client.Write([]byte("G")); err != nil {
+				return
+			}
+			time.Sleep(read / 8)
+		}
+	}()
+	var err error
+	for err == nil {
+		_, err = server.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("trickled request: %v, want a deadline error", err)
+	}
+	within(t, "trickled request timed out", time.Since(start), read)
+}
+
+func TestServerIdleTimeoutAfterResponse(t *testing.T) {
+	const read, idle = 60 * time.Millisecond, 150 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Idle: idle})
+	request(t, server, client)
+	took, err := readErr(server)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle wait: %v, want a deadline error", err)
+	}
+	within(t, "idle connection timed out", took, idle)
+}
+
+func TestServerIdleDefaultsToRead(t *testing.T) {
+	const read = 60 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: read})
+	request(t, server, client)
+	took, err := readErr(server)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle wait: %v, want a deadline error", err)
+	}
+	within(t, "idle connection (Idle unset) timed out", took, read)
+}
+
+func TestServerReadTimeoutRestartsAtFirstByte(t *testing.T) {
+	// After an idle wait the read timeout counts from the request's first
+	// byte: a request started late but sent at once is served, one that
+	// stalls after its first byte is cut off Read later.
+	const read, idle = 80 * time.Millisecond, 400 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Idle: idle})
+	request(t, server, client)
+	time.Sleep(2 * read) // idle, well past Read
+	request(t, server, client)
+	time.Sleep(2 * read)
+	if _, err := client.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 16)); err != nil {
+		t.Fatalf("first bytes after idling: %v", err)
+	}
+	took, err := readErr(server)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled request: %v, want a deadline error", err)
+	}
+	within(t, "request stalled after its first bytes timed out", took, read)
+}
+
+func TestServerBusyConnectionNeverTimesOut(t *testing.T) {
+	const read = 40 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Write: read, Idle: read})
+	for range 12 { // 12 × 15 ms: longer than every timeout
+		request(t, server, client)
+		time.Sleep(15 * time.Millisecond)
+	}
+}
+
+func TestServerWriteTimeout(t *testing.T) {
+	const write = 80 * time.Millisecond
+	server, client := serverPair(t, deadline.ServerTimeouts{Read: time.Hour, Write: write})
+	if _, err := client.Write([]byte("req")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 16)); err != nil {
+		t.Fatal(err)
+	}
+	// The client never reads the response: writes block once buffers fill.
+	chunk := make([]byte, 1<<20)
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 5*time.Second {
+		_, err = server.Write(chunk)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked response: %v, want a deadline error", err)
+	}
+	within(t, "blocked response timed out", time.Since(start), write)
+}
