@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"time"
-
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
@@ -20,8 +18,6 @@ type Proxy struct {
 	// Clients decides the client address and scheme sent upstream in
 	// X-Forwarded-For and X-Forwarded-Proto.
 	Clients clientip.Resolver
-	// Now is the signing clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // Header names in fasthttp's canonical spelling, for SetCanonical.
@@ -44,17 +40,13 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 	url := p.Tasks.AppendURL(ubuf[:0], path, c.Request().URI().QueryString())
 	req := p.build(c, p.Tasks, url, DropCredentials)
 	defer fasthttp.ReleaseRequest(req)
-	now := time.Now
-	if p.Now != nil {
-		now = p.Now
-	}
 	var sbuf [128]byte
 	sig := p.Keys.AppendSign(sbuf[:0], identity.Request{
 		Method:     c.Method(),
 		Target:     utils.UnsafeString(url[p.Tasks.OriginLen():]),
 		UserID:     sub,
 		BodySHA256: bodyHash(req.Body()),
-	}, now())
+	}, c.Context().Time()) // the request's arrival, as authentication saw it
 	req.Header.SetCanonical(hdrUserID, utils.UnsafeBytes(sub)) // copied, never written
 	req.Header.SetCanonical(hdrSignature, sig)
 	return p.forward(c, p.Tasks, req)

@@ -25,12 +25,18 @@ func New(name string, rate Rate, store *Store) *Limiter {
 	return &Limiter{name: name, rate: rate, store: store}
 }
 
-// Allow decides one request for key. A disabled Rate allows everything.
+// Allow decides one request for key now. A disabled Rate allows
+// everything.
 func (l *Limiter) Allow(ctx context.Context, key string) Decision {
+	return l.AllowAt(ctx, key, l.store.now())
+}
+
+// AllowAt is Allow for a request that arrived at now.
+func (l *Limiter) AllowAt(ctx context.Context, key string, now time.Time) Decision {
 	if !l.rate.Enabled() {
 		return Decision{Allowed: true}
 	}
-	return l.store.allow(ctx, l.name, key, l.rate)
+	return l.store.allow(ctx, l.name, key, l.rate, now)
 }
 
 // Middleware limits requests by the key that key returns. A request for
@@ -51,8 +57,9 @@ func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler 
 			return c.Next()
 		}
 		// The request context ends with the server; Redis calls have their
-		// own timeout.
-		d := l.Allow(c.Context(), k)
+		// own timeout. The request counts at its arrival.
+		fctx := c.Context()
+		d := l.AllowAt(fctx, k, fctx.Time())
 		h := &c.Response().Header
 		h.SetCanonical(hdrRateLimitPolicy, policy)
 		var buf [64]byte

@@ -72,10 +72,9 @@ func (s *Store) Close() error {
 // configured but not answering.
 func (s *Store) Degraded() bool { return s.redis != nil && s.downUntil.Load() != 0 }
 
-// allow decides one request of limiter's key under r: in Redis when it is
-// healthy, else in memory. It never fails.
-func (s *Store) allow(ctx context.Context, limiter, key string, r Rate) Decision {
-	now := s.now()
+// allow decides one request of limiter's key under r at now: in Redis when
+// it is healthy (Redis uses its own clock), else in memory. It never fails.
+func (s *Store) allow(ctx context.Context, limiter, key string, r Rate, now time.Time) Decision {
 	if s.redis != nil && s.tryRedis(now) {
 		d, err := s.redis.allow(ctx, storeKey(limiter, key), r)
 		if err == nil {

@@ -24,8 +24,10 @@ func (g *Gateway) authenticate(c *fiber.Ctx) error {
 		return g.authError(err)
 	}
 	// The request context ends with the server; a key fetch for an unknown
-	// kid has its own timeout.
-	p, err := g.Authn.Verify(c.Context(), tok)
+	// kid has its own timeout. The token is checked as of the request's
+	// arrival, the instant the rate limit and the signature use too.
+	fctx := c.Context()
+	p, err := g.Authn.VerifyAt(fctx, tok, fctx.Time())
 	if err != nil {
 		return g.authError(err)
 	}
