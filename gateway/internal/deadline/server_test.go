@@ -74,25 +74,20 @@ func TestServerReadTimeoutFromAccept(t *testing.T) {
 }
 
 func TestServerIdleTimeoutAfterResponse(t *testing.T) {
-	const read, idle = 60 * time.Millisecond, 150 * time.Millisecond
-	server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Idle: idle})
-	request(t, server, client)
-	took, err := readErr(server)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("idle wait: %v, want a deadline error", err)
-	}
-	within(t, "idle connection timed out", took, idle)
-}
-
-func TestServerIdleDefaultsToRead(t *testing.T) {
 	const read = 60 * time.Millisecond
-	server, client := serverPair(t, deadline.ServerTimeouts{Read: read})
-	request(t, server, client)
-	took, err := readErr(server)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("idle wait: %v, want a deadline error", err)
+	for _, idle := range []time.Duration{150 * time.Millisecond, 0} {
+		server, client := serverPair(t, deadline.ServerTimeouts{Read: read, Idle: idle})
+		request(t, server, client)
+		took, err := readErr(server)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("idle wait (Idle %s): %v, want a deadline error", idle, err)
+		}
+		want := idle
+		if idle == 0 {
+			want = read // unset, Idle is Read
+		}
+		within(t, "idle connection timed out", took, want)
 	}
-	within(t, "idle connection (Idle unset) timed out", took, read)
 }
 
 func TestServerReadTimeoutRestartsAtFirstByte(t *testing.T) {
