@@ -276,7 +276,7 @@ func drive(d time.Duration, conns, rounds int) error {
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
 	fmt.Printf("every target gets the same requests: GET /api/tasks with one user's bearer token per connection\n")
-	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (never reached)\n",
+	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (0: off; else never reached)\n",
 		envOr("BENCH_LOG_LEVEL", "info"), envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
 	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s of every round")
 	for i, r := range results {
