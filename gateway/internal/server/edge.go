@@ -10,11 +10,11 @@ import (
 
 // edge is the gateway's outermost handler. It does in one pass what
 // observe.RequestID, Metrics.Middleware, observe.AccessLog, panic recovery
-// and the security headers (HSTS only over HTTPS) would do as five middleware (each a route Fiber
+// and the security headers would do as five middleware (each a route Fiber
 // matches and a c.Next() on every request): assign the request id, set the
-// security headers, run the rest of the chain with panics turned into
-// errors, write any error through the app's error handler, then count the
-// request and log its access line.
+// security headers (HSTS only over HTTPS), run the rest of the chain with
+// panics turned into errors, write any error through the app's error
+// handler, then count the request and log its access line.
 func (g *Gateway) edge(metrics *observe.Metrics) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := c.Context().Time() // taken by fasthttp as the request began
