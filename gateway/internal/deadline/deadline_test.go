@@ -137,15 +137,21 @@ func TestWriteDeadline(t *testing.T) {
 	w := newWatchdog(t)
 	c, _ := pair(t, w) // the peer never reads: writes block once buffers fill
 	_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := writeUntilError(c); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blocked write: %v, want a deadline error", err)
+	}
+}
+
+// writeUntilError writes to c, whose peer does not read, until a write
+// fails (or 5 s pass), and reports how long that took and the error.
+func writeUntilError(c net.Conn) (time.Duration, error) {
 	chunk := make([]byte, 1<<20)
 	start := time.Now()
 	var err error
 	for err == nil && time.Since(start) < 5*time.Second {
 		_, err = c.Write(chunk)
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("blocked write: %v, want a deadline error", err)
-	}
+	return time.Since(start), err
 }
 
 func TestNoDeadlineNeverFires(t *testing.T) {
