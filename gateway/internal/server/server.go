@@ -261,7 +261,8 @@ func (g *Gateway) Close() {
 }
 
 // deadlineTick is how often connection deadlines are checked: a twentieth
-// of the shortest timeout (so a timeout fires at most 5 % late), between
+// of the shortest timeout (so a timeout fires within 5 % of its length; a
+// client connection's own timeouts start from the last tick's clock), between
 // 5 ms and 100 ms.
 func deadlineTick(cfg config.Config) time.Duration {
 	shortest := cfg.UpstreamTimeout
