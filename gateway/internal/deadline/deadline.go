@@ -54,6 +54,9 @@ func (w *Watchdog) Close() {
 	<-w.done
 }
 
+// Done is closed once the Watchdog has stopped.
+func (w *Watchdog) Done() <-chan struct{} { return w.done }
+
 // Tick is the interval at which deadlines are checked.
 func (w *Watchdog) Tick() time.Duration { return w.tick }
 
@@ -91,7 +94,8 @@ type ServerTimeouts struct {
 // the request's read timeout, and the first Write of the response starts
 // the write timeout. Pipelined requests read from a buffer are covered by
 // the timeout of the read that brought them in. The clock is the Watchdog's
-// last tick, so a timeout fires within a tick either side of its length.
+// last tick, so a timeout fires within a tick either side of its length
+// (more when the watchdog goroutine itself is kept waiting for a CPU).
 func (w *Watchdog) ServerListener(ln net.Listener, t ServerTimeouts) net.Listener {
 	if t.Idle == 0 {
 		t.Idle = t.Read
@@ -240,12 +244,10 @@ func (c *Conn) setNanos(read, write int64) error {
 	now := c.w.now.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.read.Store(read)
-	if err := c.apply(&c.readTripped, read != 0 && read <= now, c.Conn.SetReadDeadline); err != nil {
+	if err := c.move(&c.read, &c.readTripped, read, now, c.Conn.SetReadDeadline); err != nil {
 		return err
 	}
-	c.write.Store(write)
-	return c.apply(&c.writeTripped, write != 0 && write <= now, c.Conn.SetWriteDeadline)
+	return c.move(&c.write, &c.writeTripped, write, now, c.Conn.SetWriteDeadline)
 }
 
 // longAgo is the deadline that trips a real connection.
@@ -265,29 +267,28 @@ func (c *Conn) set(t time.Time, read, write bool) error {
 	if !t.IsZero() {
 		d = max(t.UnixNano(), 1)
 	}
-	// A deadline that had already passed at the last tick is tripped now,
-	// as a caller interrupting a blocked Read expects.
-	past := d != 0 && d <= c.w.now.Load()
+	now := c.w.now.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if read {
-		c.read.Store(d)
-		if err := c.apply(&c.readTripped, past, c.Conn.SetReadDeadline); err != nil {
+		if err := c.move(&c.read, &c.readTripped, d, now, c.Conn.SetReadDeadline); err != nil {
 			return err
 		}
 	}
 	if write {
-		c.write.Store(d)
-		if err := c.apply(&c.writeTripped, past, c.Conn.SetWriteDeadline); err != nil {
-			return err
-		}
+		return c.move(&c.write, &c.writeTripped, d, now, c.Conn.SetWriteDeadline)
 	}
 	return nil
 }
 
-// apply moves the real deadline when it must: to the past for a deadline
-// that has passed, back to none when a tripped deadline is replaced.
-func (c *Conn) apply(tripped *bool, past bool, set func(time.Time) error) error {
+// move records d (Unix nanoseconds, 0 for none) as one direction's
+// deadline and moves the real one when it must: to the past for a deadline
+// that had already passed at the last tick (now), as a caller interrupting a
+// blocked Read expects, and back to none when a tripped deadline is
+// replaced. c.mu must be held.
+func (c *Conn) move(deadline *atomic.Int64, tripped *bool, d, now int64, set func(time.Time) error) error {
+	deadline.Store(d)
+	past := d != 0 && d <= now
 	switch {
 	case past && !*tripped:
 		*tripped = true
