@@ -23,11 +23,12 @@ func serverPair(t *testing.T, to deadline.ServerTimeouts) (server, client net.Co
 }
 
 // within fails unless took is d, give or take a tick (the clock is the
-// last tick's) plus scheduling slack.
+// last tick's) plus scheduling slack: on a loaded machine the watchdog's
+// tick itself can come late, which moves a timeout either way.
 func within(t *testing.T, what string, took, d time.Duration) {
 	t.Helper()
-	if took < d-tick-time.Millisecond || took > d+tick+100*time.Millisecond {
-		t.Fatalf("%s after %s, want %s ± %s", what, took, d, tick)
+	if took < d-3*tick || took > d+tick+100*time.Millisecond {
+		t.Fatalf("%s after %s, want %s (-%s/+%s)", what, took, d, 3*tick, tick+100*time.Millisecond)
 	}
 }
 
