@@ -144,7 +144,7 @@ type result struct {
 
 // load drives addr with conns connections for d and reports throughput and
 // latency percentiles. Connection i sends tokens[i%len(tokens)] as its
-// bearer token (none when tokens is empty). Every request must answer 200.
+// bearer token. Every request must answer 200.
 // Every target gets the same requests, token included: the proxy forwards
 // it unread, the gateway verifies and strips it, so only what the server
 // under test does differs, not what the load generator sends.
@@ -161,9 +161,7 @@ func load(name, addr, path string, tokens []string, conns int, d time.Duration) 
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			req.SetRequestURI("http://" + addr + path)
-			if len(tokens) > 0 {
-				req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			}
+			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 			samples := make([]time.Duration, 0, 1<<16)
 			for {
 				t0 := time.Now()
