@@ -18,7 +18,9 @@
 // A server's connections can go further (ServerListener): the Conn applies
 // the read, write and idle timeouts itself, from its own reads and writes
 // and the Watchdog's clock of the last tick, so the server sets no
-// deadlines and reads no clock per request at all.
+// deadlines and reads no clock per request at all. A client's connections
+// can too (WrapClient): each request/response exchange is bounded from its
+// first Write, without a per-request deadline from the HTTP client.
 package deadline
 
 import (
@@ -66,6 +68,21 @@ func (w *Watchdog) Wrap(c net.Conn) *Conn {
 	w.mu.Lock()
 	w.conns[wc] = struct{}{}
 	w.mu.Unlock()
+	return wc
+}
+
+// WrapClient returns c, the client side of an HTTP/1.1 connection, with
+// every exchange bounded by timeout: the first Write after a Read (or the
+// first Write ever) starts an exchange, and its request and response must
+// then be written and read within timeout of the Watchdog's clock (so within
+// a tick either side). The connection owns its deadlines: SetDeadline and
+// friends do nothing (fasthttp clears them on a connection's first use,
+// after the request is written). A connection left idle longer than
+// timeout has its real deadlines tripped; the next exchange's first Write
+// restores them.
+func (w *Watchdog) WrapClient(c net.Conn, timeout time.Duration) *Conn {
+	wc := w.Wrap(c)
+	wc.exchange = timeout
 	return wc
 }
 
@@ -178,26 +195,32 @@ type Conn struct {
 	writeTripped bool
 
 	// server holds the timeouts a server connection applies itself (nil
-	// for other connections); phase is where it is in the request cycle.
-	// Both are used only by the goroutine serving the connection.
-	server *ServerTimeouts
-	phase  phase
+	// for other connections); exchange is a client connection's bound on
+	// one request/response exchange (0 for other connections); phase is
+	// where the connection is in the request cycle. They are used only by
+	// the goroutine reading and writing the connection.
+	server   *ServerTimeouts
+	exchange time.Duration
+	phase    phase
 }
 
 // phase is a server connection's place in the request cycle.
 type phase uint8
 
 const (
-	phaseReading phase = iota // reading a request (or waiting for the first)
-	phaseWriting              // writing the response
-	phaseIdle                 // waiting for the next request
+	phaseReading phase = iota // server: reading a request (or waiting for the first); client: reading a response
+	phaseWriting              // server: writing the response; client: writing a request
+	phaseIdle                 // server: waiting for the next request
 )
 
 // Read reads from the connection. On a server connection it first moves
 // to the idle wait when the response has been written, and to the read
-// timeout when the idle wait ends with bytes.
+// timeout when the idle wait ends with bytes. On a client connection it
+// marks the exchange's response as begun, so the next Write starts a new
+// exchange.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.server == nil {
+		c.phase = phaseReading
 		return c.Conn.Read(p)
 	}
 	if c.phase == phaseWriting {
@@ -211,10 +234,18 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write writes to the connection. On a server connection the first Write
-// of a response starts the write timeout.
+// of a response starts the write timeout; on a client connection the first
+// Write of a request starts the exchange's.
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.server != nil && c.phase != phaseWriting {
-		c.enter(phaseWriting)
+	if c.phase != phaseWriting {
+		switch {
+		case c.server != nil:
+			c.enter(phaseWriting)
+		case c.exchange > 0:
+			c.phase = phaseWriting
+			d := c.w.now.Load() + int64(c.exchange)
+			_ = c.setNanos(d, d)
+		}
 	}
 	return c.Conn.Write(p)
 }
@@ -263,6 +294,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.set(t, true, false)
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.set(t, false, true) }
 
 func (c *Conn) set(t time.Time, read, write bool) error {
+	if c.exchange > 0 {
+		return nil // a client connection bounds its exchanges itself
+	}
 	var d int64
 	if !t.IsZero() {
 		d = max(t.UnixNano(), 1)

@@ -26,8 +26,10 @@ type UpstreamConfig struct {
 	MaxConns    int
 	// MaxResponseBytes bounds an upstream response body (default 16 MiB).
 	MaxResponseBytes int
-	// Deadlines, when set, enforces the connections' deadlines coarsely
-	// and cheaply (see package deadline).
+	// Deadlines, when set, bounds each exchange on a connection by
+	// Timeout itself (deadline.WrapClient), coarsely and cheaply, instead of
+	// fasthttp's per-request deadlines (three clock reads and two deadline
+	// updates per request).
 	Deadlines *deadline.Watchdog
 }
 
@@ -37,7 +39,9 @@ type Upstream struct {
 	origin   string // scheme://host
 	basePath string
 	timeout  time.Duration
-	client   *fasthttp.HostClient
+	// connTimeouts: the connections bound their exchanges themselves.
+	connTimeouts bool
+	client       *fasthttp.HostClient
 }
 
 // NewUpstream returns an Upstream for cfg.URL (http or https).
@@ -64,10 +68,11 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 		dialTimeout = 3 * time.Second
 	}
 	return &Upstream{
-		host:     host,
-		origin:   u.Scheme + "://" + host,
-		basePath: strings.TrimRight(u.EscapedPath(), "/"),
-		timeout:  cfg.Timeout,
+		host:         host,
+		origin:       u.Scheme + "://" + host,
+		basePath:     strings.TrimRight(u.EscapedPath(), "/"),
+		timeout:      cfg.Timeout,
+		connTimeouts: cfg.Deadlines != nil,
 		client: &fasthttp.HostClient{
 			Addr:                     addr,
 			IsTLS:                    tls,
@@ -76,7 +81,9 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 			MaxResponseBodySize:      cfg.MaxResponseBytes,
 			DisablePathNormalizing:   true,
 			NoDefaultUserAgentHeader: true,
-			MaxConnWaitTimeout:       cfg.Timeout,
+			// Waiting for a free connection is bounded by Timeout too,
+			// separately from the exchange that follows.
+			MaxConnWaitTimeout: cfg.Timeout,
 			// Never retry: a retried POST could create a task twice.
 			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 			Dial: func(a string) (net.Conn, error) {
@@ -84,7 +91,7 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 				if err != nil || cfg.Deadlines == nil {
 					return c, err
 				}
-				return cfg.Deadlines.Wrap(c), nil
+				return cfg.Deadlines.WrapClient(c, cfg.Timeout), nil
 			},
 		},
 	}
@@ -119,7 +126,12 @@ func (u *Upstream) Prepare(req *fasthttp.Request, url []byte) {
 // Do sends req and fills resp. It returns ErrUpstreamTimeout or
 // ErrUpstreamUnavailable (wrapping the cause) on failure.
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	err := u.client.DoTimeout(req, resp, u.timeout)
+	var err error
+	if u.connTimeouts {
+		err = u.client.Do(req, resp)
+	} else {
+		err = u.client.DoTimeout(req, resp, u.timeout)
+	}
 	if err == nil {
 		return nil
 	}
