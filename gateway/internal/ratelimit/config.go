@@ -30,6 +30,7 @@ var Vars = []settings.Var{
 	{Name: "RATE_LIMIT_IP_BURST", Default: "20", Usage: "requests a client address may send at once on /api/auth/* (1-100000)"},
 	{Name: "REDIS_URL", Secret: true, Usage: "shared limiter state across replicas (e.g. redis://:password@redis:6379/0, rediss:// for TLS); empty keeps the state in each replica's memory"},
 	{Name: "RATE_LIMIT_REDIS_TIMEOUT", Default: "100ms", Usage: "longest wait for Redis per request before falling back to the replica's own limit (e.g. 100ms)"},
+	{Name: "RATE_LIMIT_HEADERS", Default: "refused", Usage: "when responses carry RateLimit and RateLimit-Policy: refused (429 only, with Retry-After) or always (every limited response)"},
 	{Name: "RATE_LIMIT_MAX_KEYS", Default: "100000", Usage: "keys remembered in memory per limiter; the least recently used is forgotten first (1000-10000000)"},
 }
 
@@ -51,10 +52,25 @@ func (r Rate) interval() time.Duration {
 // Window is how long an empty bucket takes to refill: Burst/PerSecond.
 func (r Rate) Window() time.Duration { return time.Duration(r.Burst) * r.interval() }
 
+// Headers says which responses of a limited route carry the RateLimit and
+// RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers).
+type Headers int
+
+const (
+	// HeadersOnRefusal sends them only on 429, next to Retry-After, as
+	// Envoy's rate limit filters and Traefik do by default: every header on
+	// every response is work for the gateway and for each client.
+	HeadersOnRefusal Headers = iota
+	// HeadersAlways sends them on every limited response, so that a client
+	// can slow down before it is refused.
+	HeadersAlways
+)
+
 // Config is the rate limiter's configuration.
 type Config struct {
 	User         Rate          // per authenticated user
 	IP           Rate          // per client address on unauthenticated routes
+	Headers      Headers       // which responses carry the RateLimit headers
 	RedisURL     string        // "" keeps state in memory
 	RedisTimeout time.Duration // per request; past it the replica's own limit decides
 	MaxKeys      int           // in-memory keys per Store
@@ -69,6 +85,14 @@ func LoadConfig(env settings.Env) (Config, error) {
 		RedisURL:     r.String("REDIS_URL"),
 		RedisTimeout: r.Duration("RATE_LIMIT_REDIS_TIMEOUT"),
 		MaxKeys:      r.Int("RATE_LIMIT_MAX_KEYS", 1000, 10_000_000),
+	}
+	switch h := r.String("RATE_LIMIT_HEADERS"); strings.ToLower(strings.TrimSpace(h)) {
+	case "refused":
+		c.Headers = HeadersOnRefusal
+	case "always":
+		c.Headers = HeadersAlways
+	default:
+		r.Fail("RATE_LIMIT_HEADERS", "%q is neither refused nor always", h)
 	}
 	if c.RedisURL != "" {
 		// The value may hold a password: never repeat it.

@@ -14,7 +14,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{User: Rate{10, 40}, IP: Rate{2, 20}, RedisTimeout: 100 * time.Millisecond, MaxKeys: 100_000}
+	want := Config{User: Rate{10, 40}, IP: Rate{2, 20}, Headers: HeadersOnRefusal, RedisTimeout: 100 * time.Millisecond, MaxKeys: 100_000}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -38,6 +38,9 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"fractional rate", map[string]string{"RATE_LIMIT_USER_RPS": "0.5"}, "", func(c Config) bool { return c.User.PerSecond == 0.5 }},
 		{"zero disables", map[string]string{"RATE_LIMIT_IP_RPS": "0"}, "", func(c Config) bool { return !c.IP.Enabled() }},
+		{"headers always", map[string]string{"RATE_LIMIT_HEADERS": "always"}, "", func(c Config) bool { return c.Headers == HeadersAlways }},
+		{"headers refused", map[string]string{"RATE_LIMIT_HEADERS": " Refused "}, "", func(c Config) bool { return c.Headers == HeadersOnRefusal }},
+		{"headers unknown", map[string]string{"RATE_LIMIT_HEADERS": "sometimes"}, "RATE_LIMIT_HEADERS:", nil},
 		{"redis url", map[string]string{"REDIS_URL": "redis://:pw@redis:6379/0"}, "", func(c Config) bool { return c.RedisURL == "redis://:pw@redis:6379/0" }},
 		{"negative rate", map[string]string{"RATE_LIMIT_USER_RPS": "-1"}, "RATE_LIMIT_USER_RPS:", nil},
 		{"not a number", map[string]string{"RATE_LIMIT_IP_RPS": "lots"}, "RATE_LIMIT_IP_RPS:", nil},

@@ -30,10 +30,10 @@ func Example() {
 	app := fiber.New()
 	// Behind one proxy that appends to X-Forwarded-For; Hops: 0 when
 	// clients connect directly.
-	app.Group("/api/auth", perIP.Middleware(ratelimit.Address(clientip.Resolver{Hops: 1})))
+	app.Group("/api/auth", perIP.Middleware(ratelimit.Address(clientip.Resolver{Hops: 1}), cfg.Headers))
 	api := app.Group("/api", func(c *fiber.Ctx) error {
 		c.Locals("user_id", "the verified sub") // authentication, elided
 		return c.Next()
 	})
-	api.Use(perUser.Middleware(ratelimit.Local("user_id")))
+	api.Use(perUser.Middleware(ratelimit.Local("user_id"), cfg.Headers))
 }

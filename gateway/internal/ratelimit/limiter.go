@@ -42,12 +42,26 @@ func (l *Limiter) AllowAt(ctx context.Context, key string, now time.Time) Decisi
 // Middleware limits requests by the key that key returns. A request for
 // which key returns false (no user, no address) is passed on unlimited: the
 // user limiter belongs after authentication, which refuses anonymous
-// requests itself. Every limited response carries the RateLimit-Policy and
-// RateLimit headers (draft-ietf-httpapi-ratelimit-headers); a refused one is
-// 429 problem+json with Retry-After in whole seconds.
-func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler {
+// requests itself. A refused request gets 429 problem+json with Retry-After
+// in whole seconds and the RateLimit-Policy and RateLimit headers
+// (draft-ietf-httpapi-ratelimit-headers); with HeadersAlways every allowed
+// response carries the two RateLimit headers too.
+func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool), headers Headers) fiber.Handler {
 	policy := []byte(fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window())))
 	name := strconv.Quote(l.name)
+	// setHeaders sets both headers; t is RateLimit's t parameter, the
+	// seconds until the bucket is full (allowed) or a request is allowed
+	// again (refused).
+	setHeaders := func(c *fiber.Ctx, d Decision, t int) {
+		h := &c.Response().Header
+		h.SetCanonical(hdrRateLimitPolicy, policy)
+		var buf [64]byte
+		v := append(buf[:0], name...)
+		v = append(v, ";r="...)
+		v = strconv.AppendInt(v, int64(d.Remaining), 10)
+		v = append(v, ";t="...)
+		h.SetCanonical(hdrRateLimit, strconv.AppendInt(v, int64(t), 10))
+	}
 	return func(c *fiber.Ctx) error {
 		if !l.rate.Enabled() {
 			return c.Next()
@@ -60,21 +74,16 @@ func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool)) fiber.Handler 
 		// own timeout. The request counts at its arrival.
 		fctx := c.Context()
 		d := l.AllowAt(fctx, k, fctx.Time())
-		h := &c.Response().Header
-		h.SetCanonical(hdrRateLimitPolicy, policy)
-		var buf [64]byte
-		v := append(buf[:0], name...)
-		v = append(v, ";r="...)
-		v = strconv.AppendInt(v, int64(d.Remaining), 10)
-		v = append(v, ";t="...)
 		if !d.Allowed {
 			retry := ceilSeconds(d.RetryAfter)
-			h.SetCanonical(hdrRateLimit, strconv.AppendInt(v, int64(retry), 10))
+			setHeaders(c, d, retry)
 			return problem.Write(c, problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too Many Requests",
 				fmt.Sprintf("Too many requests; retry in %d s.", retry)).
 				WithHeader(fiber.HeaderRetryAfter, strconv.Itoa(retry)))
 		}
-		h.SetCanonical(hdrRateLimit, strconv.AppendInt(v, int64(ceilSeconds(d.Reset)), 10))
+		if headers == HeadersAlways {
+			setHeaders(c, d, ceilSeconds(d.Reset))
+		}
 		return c.Next()
 	}
 }

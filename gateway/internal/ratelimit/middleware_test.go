@@ -87,7 +87,7 @@ func mustMemoryStore(t *testing.T) *Store {
 
 func TestMiddlewareLimitsEachUser(t *testing.T) {
 	lim := New("user", Rate{PerSecond: 0.1, Burst: 3}, mustMemoryStore(t))
-	base := serve(t, lim.Middleware(Local("user_id")))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersAlways))
 
 	for i, wantRemaining := range []int{2, 1, 0} {
 		r := get(t, base, "/api/tasks", testUserHeader, "alice")
@@ -139,9 +139,38 @@ func TestMiddlewareLimitsEachUser(t *testing.T) {
 	}
 }
 
+func TestMiddlewareHeadersOnlyOnRefusal(t *testing.T) {
+	// The default: allowed responses carry no RateLimit headers, the 429
+	// carries both with Retry-After.
+	lim := New("user", Rate{PerSecond: 0.1, Burst: 2}, mustMemoryStore(t))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersOnRefusal))
+	for i := range 2 {
+		r := get(t, base, "/api/tasks", testUserHeader, "alice")
+		if r.status != http.StatusOK {
+			t.Fatalf("request %d of the burst: status %d", i+1, r.status)
+		}
+		if r.header.Get("RateLimit") != "" || r.header.Get("RateLimit-Policy") != "" {
+			t.Fatalf("allowed request %d: RateLimit %q, RateLimit-Policy %q, want none", i+1, r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"))
+		}
+	}
+	r := get(t, base, "/api/tasks", testUserHeader, "alice")
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("request past the burst: status %d, want 429", r.status)
+	}
+	if got := r.header.Get("RateLimit"); got != `"user";r=0;t=10` {
+		t.Errorf("RateLimit %q", got)
+	}
+	if got := r.header.Get("RateLimit-Policy"); got != `"user";q=2;w=20` {
+		t.Errorf("RateLimit-Policy %q", got)
+	}
+	if got := r.header.Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After %q", got)
+	}
+}
+
 func TestMiddlewareRefills(t *testing.T) {
 	lim := New("user", Rate{PerSecond: 20, Burst: 1}, mustMemoryStore(t))
-	base := serve(t, lim.Middleware(Local("user_id")))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersAlways))
 	if r := get(t, base, "/", testUserHeader, "u"); r.status != http.StatusOK {
 		t.Fatalf("first: %d", r.status)
 	}
@@ -158,7 +187,7 @@ func TestMiddlewareRefills(t *testing.T) {
 
 func TestMiddlewareDisabledRate(t *testing.T) {
 	lim := New("user", Rate{PerSecond: 0, Burst: 5}, mustMemoryStore(t))
-	base := serve(t, lim.Middleware(Local("user_id")))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersAlways))
 	for i := range 20 {
 		r := get(t, base, "/", testUserHeader, "u")
 		if r.status != http.StatusOK || r.header.Get("RateLimit-Policy") != "" {
@@ -175,7 +204,7 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 
 	t.Run("direct, the address ignores the header", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(Address(clientip.Resolver{})))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{}), HeadersOnRefusal))
 		allowed := 0
 		for i := range 10 {
 			if get(t, base, "/api/auth/sign-in/email", "X-Forwarded-For", spoofed(i)).status == http.StatusOK {
@@ -189,7 +218,7 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 
 	t.Run("behind one proxy, Address takes the address it appended", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 1})))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 1}), HeadersOnRefusal))
 		allowed := 0
 		for i := range 10 {
 			// The proxy appends the address it saw after the client's lie.
@@ -213,7 +242,7 @@ func TestPerAddressLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 
 	t.Run("Address without the header falls back to the peer", func(t *testing.T) {
 		lim := New("ip", rate, mustMemoryStore(t))
-		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 2})))
+		base := serve(t, lim.Middleware(Address(clientip.Resolver{Hops: 2}), HeadersOnRefusal))
 		statuses := []int{}
 		for range 4 {
 			statuses = append(statuses, get(t, base, "/", "X-Forwarded-For", "203.0.113.1").status)

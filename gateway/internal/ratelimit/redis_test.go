@@ -75,7 +75,7 @@ func TestRedisLimitHoldsAcrossReplicas(t *testing.T) {
 	var shared []string
 	for range 2 {
 		lim := New(name, rate, mustRedisStore(t, addr, time.Second))
-		shared = append(shared, serve(t, lim.Middleware(Local("user_id"))))
+		shared = append(shared, serve(t, lim.Middleware(Local("user_id"), HeadersAlways)))
 	}
 	if got := countAllowed(t, shared, "alice", 12); got != 5 {
 		t.Fatalf("shared: %d of 12 allowed across 2 replicas, want 5", got)
@@ -86,7 +86,7 @@ func TestRedisLimitHoldsAcrossReplicas(t *testing.T) {
 	var local []string
 	for range 2 {
 		lim := New(name, rate, mustMemoryStore(t))
-		local = append(local, serve(t, lim.Middleware(Local("user_id"))))
+		local = append(local, serve(t, lim.Middleware(Local("user_id"), HeadersAlways)))
 	}
 	if got := countAllowed(t, local, "alice", 12); got != 10 {
 		t.Fatalf("memory: %d of 12 allowed across 2 replicas, want 10", got)
@@ -100,7 +100,7 @@ func TestRedisLimitIsAtomicUnderConcurrency(t *testing.T) {
 	var replicas []string
 	for range 2 {
 		lim := New(name, rate, mustRedisStore(t, addr, time.Second))
-		replicas = append(replicas, serve(t, lim.Middleware(Local("user_id"))))
+		replicas = append(replicas, serve(t, lim.Middleware(Local("user_id"), HeadersAlways)))
 	}
 	// 60 requests at once; a read-then-write limiter admits more than the
 	// burst here, the script exactly the burst.
@@ -170,7 +170,7 @@ func TestRedisGoingAwayDegradesToLocalLimits(t *testing.T) {
 	s := mustRedisStore(t, proxy.addr, timeout)
 	s.retry = 200 * time.Millisecond
 	lim := New(uniqueName(t), Rate{PerSecond: 0.1, Burst: 3}, s)
-	base := serve(t, lim.Middleware(Local("user_id")))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersAlways))
 
 	if got := countAllowed(t, []string{base}, "carol", 5); got != 3 || s.Degraded() {
 		t.Fatalf("Redis up: %d of 5 allowed, degraded=%v; want 3, false", got, s.Degraded())
@@ -223,7 +223,7 @@ func TestRedisHangingCostsOneTimeout(t *testing.T) {
 	s := mustRedisStore(t, proxy.addr, timeout)
 	s.retry = time.Minute
 	lim := New(uniqueName(t), Rate{PerSecond: 0.1, Burst: 2}, s)
-	base := serve(t, lim.Middleware(Local("user_id")))
+	base := serve(t, lim.Middleware(Local("user_id"), HeadersAlways))
 	if r := get(t, base, "/", testUserHeader, "frank"); r.status != http.StatusOK {
 		t.Fatalf("Redis up: %d", r.status)
 	}

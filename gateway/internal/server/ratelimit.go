@@ -13,7 +13,7 @@ import (
 // outermost trusted proxy wrote.
 func RateLimitHooks(cfg config.Config, store *ratelimit.Store) Hooks {
 	return Hooks{
-		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(ratelimit.Address(clientip.Resolver{Hops: cfg.TrustedProxyHops})),
-		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(Subject),
+		Auth:    ratelimit.New("ip", cfg.RateLimit.IP, store).Middleware(ratelimit.Address(clientip.Resolver{Hops: cfg.TrustedProxyHops}), cfg.RateLimit.Headers),
+		PerUser: ratelimit.New("user", cfg.RateLimit.User, store).Middleware(Subject, cfg.RateLimit.Headers),
 	}
 }

@@ -110,10 +110,14 @@ func TestRateLimitHooks(t *testing.T) {
 		if resp.StatusCode != s.want {
 			t.Fatalf("%s: status %d, want %d", s.desc, resp.StatusCode, s.want)
 		}
-		if s.want == 429 {
-			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
-				t.Fatalf("%s: 429 without Retry-After or problem body: %v", s.desc, resp.Header)
+		// RATE_LIMIT_HEADERS defaults to refused: only a 429 says RateLimit.
+		switch limited := resp.Header.Get("RateLimit") != ""; {
+		case s.want == 429:
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" || !limited {
+				t.Fatalf("%s: 429 without Retry-After, RateLimit or problem body: %v", s.desc, resp.Header)
 			}
+		case limited:
+			t.Fatalf("%s: %d with RateLimit %q", s.desc, resp.StatusCode, resp.Header.Get("RateLimit"))
 		}
 	}
 }
