@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,16 +15,26 @@ import (
 // handler is the slog.Handler behind NewLogger: slog's JSONHandler for
 // every record, plus a direct encoder for access-log lines (LogAccess) that
 // writes the same JSON without slog's per-attribute reflection. Both write
-// through one lockedWriter, so lines never interleave.
+// whole lines with one Write each to the same writer, which is locked
+// unless it serialises its writes itself (AtomicWriter, *os.File), so lines
+// never interleave.
 type handler struct {
 	slog.Handler
-	w     *lockedWriter
+	w     io.Writer
 	level slog.Leveler
 	// prefix holds the encoded attributes added by With (`"service":"x",`);
 	// fast is false once a group or an attribute the direct encoder does
 	// not handle was added, and LogAccess then goes through slog.
 	prefix []byte
 	fast   bool
+}
+
+// AtomicWriter is an io.Writer that is safe for concurrent use and writes
+// the bytes of each Write contiguously (a buffered writer under its own
+// lock, say). A logger over one takes no lock of its own.
+type AtomicWriter interface {
+	io.Writer
+	AtomicWrites()
 }
 
 type lockedWriter struct {
@@ -38,8 +49,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func newHandler(w io.Writer, level slog.Leveler) *handler {
-	lw := &lockedWriter{w: w}
-	return &handler{Handler: slog.NewJSONHandler(lw, &slog.HandlerOptions{Level: level}), w: lw, level: level, fast: true}
+	switch w.(type) {
+	case AtomicWriter, *os.File: // an os.File holds its write lock per Write
+	default:
+		w = &lockedWriter{w: w}
+	}
+	return &handler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), w: w, level: level, fast: true}
 }
 
 func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {

@@ -2,11 +2,16 @@ package logbuf_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 )
 
 type syncBuf struct {
@@ -55,5 +60,44 @@ func TestBatchesAndFlushes(t *testing.T) {
 	}
 	if got := out.String(); len(got) < 5 || got[len(got)-5:] != "last\n" {
 		t.Fatalf("Close did not flush: %q", got)
+	}
+}
+
+// A logger over a Writer adds no lock of its own (observe.AtomicWriter):
+// access lines and slog records written at once from many goroutines must
+// still come out whole, one JSON object per line.
+func TestLoggerLinesStayWhole(t *testing.T) {
+	var _ observe.AtomicWriter = (*logbuf.Writer)(nil)
+	out := &syncBuf{}
+	w := logbuf.New(out, 512, time.Millisecond) // small: flushes mid-run
+	log := observe.NewLogger(w, "gateway", slog.LevelInfo)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				if i%2 == 0 {
+					observe.LogAccess(context.Background(), log, &observe.Access{
+						RequestID: "rid", Method: "GET", Route: "/api/tasks", Path: "/api/tasks",
+						UserID: strings.Repeat("u", g*10), Status: 200, Latency: time.Millisecond,
+					})
+				} else {
+					log.Info("event", "goroutine", g, "i", i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 8*200 {
+		t.Fatalf("%d lines, want %d", len(lines), 8*200)
+	}
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("line is not one JSON object (%v): %q", err, l)
+		}
 	}
 }
