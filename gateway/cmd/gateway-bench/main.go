@@ -33,7 +33,7 @@ func main() {
 	role := flag.String("role", "driver", "internal: driver, upstream, plainproxy or gateway")
 	upstream := flag.String("upstream", "", "internal: upstream address for -role plainproxy")
 	duration := flag.Duration("duration", 2*time.Second, "load time per target and round (capped at 10s)")
-	rounds := flag.Int("rounds", 3, "rounds; targets are interleaved and the median round is reported (1-5)")
+	rounds := flag.Int("rounds", 9, "rounds; targets are interleaved and the median round is reported (1-25)")
 	conns := flag.Int("conns", 64, "concurrent connections")
 	flag.Parse()
 	var err error
@@ -45,7 +45,7 @@ func main() {
 	case "gateway":
 		err = runGateway()
 	case "driver":
-		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 5))
+		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 25))
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -288,20 +288,26 @@ func drive(d time.Duration, conns, rounds int) error {
 	// Each round's gateway and proxy runs are adjacent in time, so their
 	// ratio is less disturbed by other load on the machine than the ratio
 	// of the two medians, which may come from different rounds.
-	var perRound []float64
+	var perRound, cpuPerRound []float64
 	for i := range gwR {
 		if plainR[i].rps > 0 {
 			perRound = append(perRound, gwR[i].rps/plainR[i].rps)
 		}
+		if plainR[i].cpuPerReq > 0 {
+			cpuPerRound = append(cpuPerRound, float64(gwR[i].cpuPerReq)/float64(plainR[i].cpuPerReq))
+		}
 	}
 	slices.Sort(perRound)
+	slices.Sort(cpuPerRound)
 	var shown []string
 	for _, r := range perRound {
 		shown = append(shown, fmt.Sprintf("%.0f%%", r*100))
 	}
-	fmt.Printf("gateway / fiber proxy throughput: %.1f%% of medians; per round %s, median %.1f%% (target >= 85%%)\n",
-		ratio*100, strings.Join(shown, " "), perRound[len(perRound)/2]*100)
-	fmt.Printf("gateway / fiber proxy CPU per request: %.2fx\n", float64(results[2].cpuPerReq)/float64(max(results[1].cpuPerReq, 1)))
+	fmt.Printf("gateway / fiber proxy throughput: %.1f%% of medians; per round (sorted) %s\n", ratio*100, strings.Join(shown, " "))
+	fmt.Printf("  median of per-round ratios %.1f%%, quartiles %.1f%%-%.1f%% (target >= 85%%)\n",
+		quantile(perRound, 0.5)*100, quantile(perRound, 0.25)*100, quantile(perRound, 0.75)*100)
+	fmt.Printf("gateway / fiber proxy CPU per request: %.2fx of medians; median of per-round ratios %.2fx\n",
+		float64(results[2].cpuPerReq)/float64(max(results[1].cpuPerReq, 1)), quantile(cpuPerRound, 0.5))
 	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
 	for _, r := range gwR {
 		if r.errs > 0 || r.reqs == 0 {
@@ -309,6 +315,14 @@ func drive(d time.Duration, conns, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// quantile returns the q-quantile of sorted xs (nearest rank), 0 if empty.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return xs[min(int(q*float64(len(xs))), len(xs)-1)]
 }
 
 // measured runs fn and adds the CPU the server process c spent per
