@@ -101,3 +101,71 @@ func TestLoggerLinesStayWhole(t *testing.T) {
 		}
 	}
 }
+
+// blockingWriter holds every Write until release is closed.
+type blockingWriter struct {
+	syncBuf
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return b.syncBuf.Write(p)
+}
+
+func TestWritesGoOnWhileAFlushIsStuck(t *testing.T) {
+	// The log reader stalls (a full pipe): the flush's write blocks. Lines
+	// logged meanwhile must be buffered at once, not wait for it.
+	out := &blockingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := logbuf.New(out, 64, time.Hour)
+	if _, err := w.Write([]byte("first line\n")); err != nil {
+		t.Fatal(err)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- w.Flush() }()
+	<-out.entered // the flush is inside the stuck write
+	wrote := make(chan struct{})
+	go func() {
+		for range 4 { // 48 bytes: fits the other buffer
+			_, _ = w.Write([]byte("during flush\n"))
+		}
+		close(wrote)
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Write waited for a stuck flush although the other buffer had room")
+	}
+	close(out.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "first line\n"+strings.Repeat("during flush\n", 4); got != want {
+		t.Fatalf("wrote %q, want %q", got, want)
+	}
+}
+
+func TestLineLargerThanTheBuffer(t *testing.T) {
+	out := &syncBuf{}
+	w := logbuf.New(out, 16, time.Hour)
+	long := strings.Repeat("x", 40) + "\n"
+	for _, l := range []string{"a\n", long, "b\n", "c\n"} {
+		if _, err := w.Write([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "a\n"+long+"b\nc\n"; got != want {
+		t.Fatalf("wrote %q, want %q (whole lines, in order)", got, want)
+	}
+}
