@@ -204,7 +204,7 @@ type Conn struct {
 	phase    phase
 }
 
-// phase is a server connection's place in the request cycle.
+// phase is a server or client connection's place in the request cycle.
 type phase uint8
 
 const (
