@@ -10,16 +10,20 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 )
 
-// serverPair is pair through ServerListener with timeouts to. The client
-// side closes after 3 s, so a timeout that never fires fails the test (the
-// server reads EOF) instead of hanging it.
+// serverPair is pair through ServerListener with timeouts to.
 func serverPair(t *testing.T, to deadline.ServerTimeouts) (server, client net.Conn) {
 	t.Helper()
 	w := newWatchdog(t)
 	server, client = pairOn(t, func(ln net.Listener) net.Listener { return w.ServerListener(ln, to) })
-	stop := time.AfterFunc(3*time.Second, func() { client.Close() })
-	t.Cleanup(func() { stop.Stop() })
+	closeLater(t, client)
 	return server, client
+}
+
+// closeLater closes c after 3 s, so that a timeout that never fires fails
+// the test (its peer reads EOF) instead of hanging it.
+func closeLater(t *testing.T, c net.Conn) {
+	stop := time.AfterFunc(3*time.Second, func() { c.Close() })
+	t.Cleanup(func() { stop.Stop() })
 }
 
 // within fails unless took is d, give or take a tick (the clock is the
@@ -30,6 +34,16 @@ func within(t *testing.T, what string, took, d time.Duration) {
 	if took < d-3*tick || took > d+tick+100*time.Millisecond {
 		t.Fatalf("%s after %s, want %s (-%s/+%s)", what, took, d, 3*tick, tick+100*time.Millisecond)
 	}
+}
+
+// timedOut fails unless err is a deadline error that came d after the
+// start (within).
+func timedOut(t *testing.T, what string, took time.Duration, err error, d time.Duration) {
+	t.Helper()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s: %v, want a deadline error", what, err)
+	}
+	within(t, what+" timed out", took, d)
 }
 
 // request plays one request/response exchange: the client writes, the
@@ -68,10 +82,7 @@ func TestServerReadTimeoutFromAccept(t *testing.T) {
 	for err == nil {
 		_, err = server.Read(make([]byte, 1))
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("trickled request: %v, want a deadline error", err)
-	}
-	within(t, "trickled request timed out", time.Since(start), read)
+	timedOut(t, "trickled request", time.Since(start), err, read)
 }
 
 func TestServerIdleTimeoutAfterResponse(t *testing.T) {
@@ -108,10 +119,7 @@ func TestServerReadTimeoutRestartsAtFirstByte(t *testing.T) {
 		t.Fatalf("first bytes after idling: %v", err)
 	}
 	took, err := readErr(server)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("stalled request: %v, want a deadline error", err)
-	}
-	within(t, "request stalled after its first bytes timed out", took, read)
+	timedOut(t, "stalled request", took, err, read)
 }
 
 func TestServerBusyConnectionNeverTimesOut(t *testing.T) {
@@ -134,8 +142,5 @@ func TestServerWriteTimeout(t *testing.T) {
 	}
 	// The client never reads the response: writes block once buffers fill.
 	took, err := writeUntilError(server)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("blocked response: %v, want a deadline error", err)
-	}
-	within(t, "blocked response timed out", took, write)
+	timedOut(t, "blocked response", took, err, write)
 }
