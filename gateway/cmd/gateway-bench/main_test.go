@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestShortLoadRun builds gateway-bench and runs one short round, so that
+// make bench cannot rot unnoticed: the driver must start all three servers,
+// get only 200s from the gateway (it fails otherwise) and print its ratios.
+func TestShortLoadRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the load generator")
+	}
+	bin := filepath.Join(t.TempDir(), "gateway-bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "-rounds", "1", "-duration", "300ms", "-conns", "4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`(?m)^gateway \(EdDSA JWT\)\s+[1-9]\d*\s`,
+		`(?m)^fiber proxy \(no auth\)\s+[1-9]\d*\s`,
+		`median of per-round ratios \d+\.\d%, quartiles`,
+		`gateway RSS under load: peak sampled \d+\.\d MiB`,
+	} {
+		if !regexp.MustCompile(want).Match(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
