@@ -11,9 +11,6 @@ import (
 // make bench cannot rot unnoticed: the driver must start all three servers,
 // get only 200s from the gateway (it fails otherwise) and print its ratios.
 func TestShortLoadRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the load generator")
-	}
 	bin := filepath.Join(t.TempDir(), "gateway-bench")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

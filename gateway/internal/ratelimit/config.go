@@ -86,7 +86,7 @@ func LoadConfig(env settings.Env) (Config, error) {
 		RedisTimeout: r.Duration("RATE_LIMIT_REDIS_TIMEOUT"),
 		MaxKeys:      r.Int("RATE_LIMIT_MAX_KEYS", 1000, 10_000_000),
 	}
-	switch h := r.String("RATE_LIMIT_HEADERS"); strings.ToLower(strings.TrimSpace(h)) {
+	switch h := r.String("RATE_LIMIT_HEADERS"); strings.ToLower(h) { // String trims
 	case "refused":
 		c.Headers = HeadersOnRefusal
 	case "always":
