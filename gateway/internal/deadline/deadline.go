@@ -185,14 +185,15 @@ type Conn struct {
 	net.Conn
 	w *Watchdog
 
-	// read and write are the deadlines in Unix nanoseconds, 0 for none.
-	// They are written under mu but may be read without it, so that a
-	// watchdog scan costs two loads per connection whose deadlines have
-	// not passed.
-	read, write  atomic.Int64
-	mu           sync.Mutex
-	readTripped  bool // the real read deadline is in the past
-	writeTripped bool
+	// read and write are the deadlines in Unix nanoseconds, 0 for none;
+	// readTripped and writeTripped say that the real connection's deadline
+	// in that direction has been moved to the past. Setting a deadline that
+	// neither has passed nor replaces a tripped one is two atomic stores and
+	// loads (settle); mu is taken only to move a real deadline, by a setter
+	// or by the watchdog (trip), so the two never move it at once.
+	read, write               atomic.Int64
+	readTripped, writeTripped atomic.Bool
+	mu                        sync.Mutex
 
 	// server holds the timeouts a server connection applies itself (nil
 	// for other connections); exchange is a client connection's bound on
@@ -272,14 +273,46 @@ func (c *Conn) enter(p phase) {
 
 // setNanos sets both deadlines (Unix nanoseconds, 0 for none).
 func (c *Conn) setNanos(read, write int64) error {
+	c.read.Store(read)
+	c.write.Store(write)
+	return c.settle(true, true)
+}
+
+// settle brings the real connection's read and/or write deadline in line
+// with the recorded one: to the past for a deadline that had passed at the
+// last tick, as a caller interrupting a blocked Read expects, and back to
+// none when a tripped deadline was replaced. The caller has stored the new
+// deadline before settle reads the tripped flag; trip sets the flag before
+// it reads the deadline again. So either settle sees the flag and waits for
+// mu, after the trip, to undo it, or trip sees the new deadline and does not
+// trip: a deadline set in time is never tripped by an older one.
+func (c *Conn) settle(read, write bool) error {
 	now := c.w.now.Load()
+	if (!read || settled(&c.read, &c.readTripped, now)) && (!write || settled(&c.write, &c.writeTripped, now)) {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.move(&c.read, &c.readTripped, read, now, c.Conn.SetReadDeadline); err != nil {
-		return err
+	if read {
+		if err := move(&c.read, &c.readTripped, now, c.Conn.SetReadDeadline); err != nil {
+			return err
+		}
 	}
-	return c.move(&c.write, &c.writeTripped, write, now, c.Conn.SetWriteDeadline)
+	if write {
+		return move(&c.write, &c.writeTripped, now, c.Conn.SetWriteDeadline)
+	}
+	return nil
 }
+
+// settled reports that one direction's real deadline needs no change: it
+// is not tripped and its recorded deadline had not passed at now.
+func settled(deadline *atomic.Int64, tripped *atomic.Bool, now int64) bool {
+	return !tripped.Load() && !passed(deadline.Load(), now)
+}
+
+// passed reports whether deadline d (Unix nanoseconds, 0 for none) has
+// passed at now.
+func passed(d, now int64) bool { return d != 0 && now >= d }
 
 // longAgo is the deadline that trips a real connection.
 var longAgo = time.Unix(1, 0)
@@ -301,34 +334,25 @@ func (c *Conn) set(t time.Time, read, write bool) error {
 	if !t.IsZero() {
 		d = max(t.UnixNano(), 1)
 	}
-	now := c.w.now.Load()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if read {
-		if err := c.move(&c.read, &c.readTripped, d, now, c.Conn.SetReadDeadline); err != nil {
-			return err
-		}
+		c.read.Store(d)
 	}
 	if write {
-		return c.move(&c.write, &c.writeTripped, d, now, c.Conn.SetWriteDeadline)
+		c.write.Store(d)
 	}
-	return nil
+	return c.settle(read, write)
 }
 
-// move records d (Unix nanoseconds, 0 for none) as one direction's
-// deadline and moves the real one when it must: to the past for a deadline
-// that had already passed at the last tick (now), as a caller interrupting a
-// blocked Read expects, and back to none when a tripped deadline is
-// replaced. c.mu must be held.
-func (c *Conn) move(deadline *atomic.Int64, tripped *bool, d, now int64, set func(time.Time) error) error {
-	deadline.Store(d)
-	past := d != 0 && d <= now
+// move makes one direction's real deadline agree with the recorded one
+// (see settle). c.mu must be held.
+func move(deadline *atomic.Int64, tripped *atomic.Bool, now int64, set func(time.Time) error) error {
+	past := passed(deadline.Load(), now)
 	switch {
-	case past && !*tripped:
-		*tripped = true
+	case past && !tripped.Load():
+		tripped.Store(true)
 		return set(longAgo)
-	case !past && *tripped:
-		*tripped = false
+	case !past && tripped.Load():
+		tripped.Store(false)
 		return set(time.Time{})
 	}
 	return nil
@@ -336,22 +360,37 @@ func (c *Conn) move(deadline *atomic.Int64, tripped *bool, d, now int64, set fun
 
 // expire trips the deadlines that passed by now (Unix nanoseconds).
 func (c *Conn) expire(now int64) {
-	passed := func(d int64) bool { return d != 0 && now >= d }
-	if !passed(c.read.Load()) && !passed(c.write.Load()) {
+	if !passed(c.read.Load(), now) && !passed(c.write.Load(), now) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// Checked again under mu: set may have moved a deadline meanwhile.
-	if passed(c.read.Load()) && !c.readTripped {
-		c.readTripped = true
-		_ = c.Conn.SetReadDeadline(longAgo)
-	}
-	if passed(c.write.Load()) && !c.writeTripped {
-		c.writeTripped = true
-		_ = c.Conn.SetWriteDeadline(longAgo)
-	}
+	trip(&c.read, &c.readTripped, now, c.Conn.SetReadDeadline)
+	trip(&c.write, &c.writeTripped, now, c.Conn.SetWriteDeadline)
 }
+
+// trip moves one direction's real deadline to the past if its recorded one
+// passed by now. It announces the trip before it looks at the deadline a
+// second time, and stands down if a setter moved it meanwhile (see settle).
+// c.mu must be held.
+func trip(deadline *atomic.Int64, tripped *atomic.Bool, now int64, set func(time.Time) error) {
+	if tripped.Load() || !passed(deadline.Load(), now) {
+		return
+	}
+	if h := testHookTrip.Load(); h != nil {
+		(*h)()
+	}
+	tripped.Store(true)
+	if !passed(deadline.Load(), now) {
+		tripped.Store(false)
+		return
+	}
+	_ = set(longAgo)
+}
+
+// testHookTrip, set by tests, runs in trip between finding a deadline
+// passed and announcing the trip: the window in which a setter may move it.
+var testHookTrip atomic.Pointer[func()]
 
 // Close closes the connection and forgets it.
 func (c *Conn) Close() error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,6 +100,42 @@ func TestExtendedDeadlineDoesNotFire(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(40 * time.Millisecond))
 	if took, err := readErr(c); err != nil {
 		t.Fatalf("read with a deadline kept ahead failed after %s: %v", took, err)
+	}
+}
+
+// The watchdog finds a deadline passed while the connection's owner is
+// moving it forward, without a lock: the new deadline must stand. (Had the
+// watchdog tripped without looking again after announcing the trip, the
+// read below would fail with a deadline error.)
+func TestDeadlineMovedAsTheWatchdogTripsItStands(t *testing.T) {
+	w := newWatchdog(t)
+	c, peer := pair(t, w)
+	moved := make(chan struct{})
+	var once sync.Once
+	defer deadline.SetTripHook(func() {
+		once.Do(func() {
+			// Runs on the watchdog's goroutine, which holds the
+			// connection's lock: setting a deadline must not need it.
+			if err := c.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+				t.Error(err)
+			}
+			close(moved)
+		})
+	})()
+	if err := c.SetReadDeadline(time.Now().Add(2 * tick)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-moved:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the watchdog never found the deadline passed")
+	}
+	time.Sleep(3 * tick) // further ticks must leave the moved deadline alone too
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if took, err := readErr(c); err != nil {
+		t.Fatalf("read after the deadline was moved failed after %s: %v", took, err)
 	}
 }
 
