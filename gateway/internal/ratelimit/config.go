@@ -31,7 +31,7 @@ var Vars = []settings.Var{
 	{Name: "REDIS_URL", Secret: true, Usage: "shared limiter state across replicas (e.g. redis://:password@redis:6379/0, rediss:// for TLS); empty keeps the state in each replica's memory"},
 	{Name: "RATE_LIMIT_REDIS_TIMEOUT", Default: "100ms", Usage: "longest wait for Redis per request before falling back to the replica's own limit (e.g. 100ms)"},
 	{Name: "RATE_LIMIT_HEADERS", Default: "refused", Usage: "when responses carry RateLimit and RateLimit-Policy: refused (429 only, with Retry-After) or always (every limited response)"},
-	{Name: "RATE_LIMIT_MAX_KEYS", Default: "100000", Usage: "keys remembered in memory per limiter; the least recently used is forgotten first (1000-10000000)"},
+	{Name: "RATE_LIMIT_MAX_KEYS", Default: "100000", Usage: "keys remembered in memory per limiter; past it a key not used recently is forgotten first (CLOCK, approximately least recently used) (1000-10000000)"},
 }
 
 // Rate is one limit: PerSecond requests per second sustained, Burst at once.

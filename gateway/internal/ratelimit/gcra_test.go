@@ -97,6 +97,27 @@ func TestMemoryStoreIsBounded(t *testing.T) {
 	}
 }
 
+// A full store reuses the slot of a forgotten key: steady traffic of new
+// keys (churn) allocates nothing, and neither does a known key.
+func TestFullMemoryStoreAllocatesNothing(t *testing.T) {
+	s := newMemoryStore(1000)
+	rate := Rate{PerSecond: 1, Burst: 1}
+	now := time.Unix(1_700_000_000, 0)
+	for i := range uint64(1000) {
+		s.allow(i, rate, now)
+	}
+	next := uint64(1000)
+	if a := testing.AllocsPerRun(1000, func() { s.allow(next, rate, now); next++ }); a != 0 {
+		t.Errorf("a new key in a full store: %v allocations, want 0", a)
+	}
+	if a := testing.AllocsPerRun(1000, func() { s.allow(next-1, rate, now) }); a != 0 {
+		t.Errorf("a known key: %v allocations, want 0", a)
+	}
+	if got := s.len(); got != 1000 {
+		t.Fatalf("%d keys remembered, want 1000", got)
+	}
+}
+
 func TestStoreKeyHidesTheKey(t *testing.T) {
 	k := storeKey("user", "user-42@example.com")
 	if want := "gatehouse:ratelimit:user:"; k[:len(want)] != want {
