@@ -30,8 +30,9 @@ import (
 )
 
 func main() {
-	role := flag.String("role", "driver", "internal: driver, upstream, plainproxy or gateway")
-	upstream := flag.String("upstream", "", "internal: upstream address for -role plainproxy")
+	role := flag.String("role", "driver", "internal: driver, upstream, plainproxy, edgeproxy or gateway")
+	upstream := flag.String("upstream", "", "internal: upstream address for -role plainproxy and edgeproxy")
+	logLevel := flag.String("log-level", "info", "internal: log level of -role edgeproxy")
 	duration := flag.Duration("duration", 2*time.Second, "load time per target and round (capped at 10s)")
 	rounds := flag.Int("rounds", 9, "rounds; targets are interleaved and the median round is reported (1-25)")
 	conns := flag.Int("conns", 64, "concurrent connections")
@@ -42,6 +43,8 @@ func main() {
 		err = runUpstream()
 	case "plainproxy":
 		err = runPlainProxy(*upstream)
+	case "edgeproxy":
+		err = runEdgeProxy(*upstream, *logLevel)
 	case "gateway":
 		err = runGateway()
 	case "driver":
@@ -206,6 +209,7 @@ func drive(d time.Duration, conns, rounds int) error {
 	for i := range tokens {
 		tokens[i] = testissuer.Mint(key, iss.Claims(fmt.Sprintf("bench-user-%04d-2f1c9a7e3b5d", i), time.Now()))
 	}
+	logLevel := envOr("BENCH_LOG_LEVEL", "info")
 
 	up, err := spawn("upstream", nil, "-role", "upstream")
 	if err != nil {
@@ -217,6 +221,11 @@ func drive(d time.Duration, conns, rounds int) error {
 		return err
 	}
 	defer plain.stop()
+	edge, err := spawn("edgeproxy", nil, "-role", "edgeproxy", "-upstream", up.addr, "-log-level", logLevel)
+	if err != nil {
+		return err
+	}
+	defer edge.stop()
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	gw, err := spawn("gateway", []string{
@@ -224,7 +233,7 @@ func drive(d time.Duration, conns, rounds int) error {
 		"TASKS_SERVICE_URL=http://" + up.addr,
 		"IDENTITY_KEYS=bench:" + base64.StdEncoding.EncodeToString(secret),
 		"GATEWAY_ADDR=127.0.0.1:0",
-		"LOG_LEVEL=" + envOr("BENCH_LOG_LEVEL", "info"),
+		"LOG_LEVEL=" + logLevel,
 		"RATE_LIMIT_USER_RPS=" + envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"),
 		"RATE_LIMIT_USER_BURST=100000",
 	}, "-role", "gateway")
@@ -236,65 +245,94 @@ func drive(d time.Duration, conns, rounds int) error {
 		return err
 	}
 
+	targets := []*target{
+		{name: "upstream direct", child: up},
+		{name: "fiber proxy (no auth)", child: plain},
+		{name: "fiber proxy + edge", child: edge},
+		{name: "gateway (EdDSA JWT)", child: gw},
+	}
+	direct, plainT, edgeT, gwT := targets[0], targets[1], targets[2], targets[3]
 	// Rounds interleave the targets so that noise from other processes on
 	// the machine hits all of them alike; each target's median round counts.
-	var direct, plainR, gwR []result
+	// The three proxies rotate places every round, so that none is always
+	// the one measured right after another.
 	var peak atomic.Int64
 	for round := range rounds {
-		direct = append(direct, measured(up, func() result { return load("upstream direct", up.addr, "/api/tasks", tokens, conns, d) }))
-		runPlain := func() {
-			plainR = append(plainR, measured(plain, func() result { return load("fiber proxy (no auth)", plain.addr, "/api/tasks", tokens, conns, d) }))
-		}
-		// The proxy and the gateway swap places every round, so that
-		// neither is always the one measured right after the other.
-		if round%2 == 0 {
-			runPlain()
-		}
-		stop := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-					if kb := int64(rssKB(gw.cmd.Process.Pid, "VmRSS")); kb > peak.Load() {
-						peak.Store(kb)
+		direct.run(tokens, conns, d)
+		for i := range 3 {
+			t := targets[1+(round+i)%3]
+			if t != gwT {
+				t.run(tokens, conns, d)
+				continue
+			}
+			stop := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(100 * time.Millisecond):
+						if kb := int64(rssKB(gw.cmd.Process.Pid, "VmRSS")); kb > peak.Load() {
+							peak.Store(kb)
+						}
 					}
 				}
-			}
-		}()
-		gwR = append(gwR, measured(gw, func() result { return load("gateway (EdDSA JWT)", gw.addr, "/api/tasks", tokens, conns, d) }))
-		close(stop)
-		if round%2 == 1 {
-			runPlain()
+			}()
+			t.run(tokens, conns, d)
+			close(stop)
 		}
 	}
 	hwm := rssKB(gw.cmd.Process.Pid, "VmHWM")
-	results := []result{median(direct), median(plainR), median(gwR)}
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
 	fmt.Printf("every target gets the same requests: GET /api/tasks with one user's bearer token per connection\n")
 	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (0: off; else never reached)\n",
-		envOr("BENCH_LOG_LEVEL", "info"), envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
+		logLevel, envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
+	fmt.Printf("fiber proxy + edge: the same proxy behind the gateway's edge (request id, security headers, metrics, access log), no authentication\n")
 	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s of every round")
-	for i, r := range results {
+	for _, t := range targets {
+		r := median(t.results)
 		var all []string
-		for _, x := range [][]result{direct, plainR, gwR}[i] {
+		for _, x := range t.results {
 			all = append(all, fmt.Sprintf("%.0f", x.rps))
 		}
 		fmt.Printf("%-24s %12.0f %10s %10s %12s %5.0f%% %8d   %s\n", r.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq.Round(100*time.Nanosecond), r.userShare*100, r.errs, strings.Join(all, " "))
 	}
-	ratio := results[2].rps / results[1].rps
-	// Each round's gateway and proxy runs are adjacent in time, so their
-	// ratio is less disturbed by other load on the machine than the ratio
-	// of the two medians, which may come from different rounds.
-	var perRound, cpuPerRound []float64
-	for i := range gwR {
-		if plainR[i].rps > 0 {
-			perRound = append(perRound, gwR[i].rps/plainR[i].rps)
+	compare("gateway / fiber proxy", gwT, plainT, " (target >= 85%)")
+	compare("gateway / fiber proxy + edge", gwT, edgeT, ": what authentication, header hygiene, signature and rate limit cost")
+	compare("fiber proxy + edge / fiber proxy", edgeT, plainT, ": what the edge features cost")
+	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
+	for _, r := range gwT.results {
+		if r.errs > 0 || r.reqs == 0 {
+			return fmt.Errorf("gateway answered %d requests with errors", r.errs)
 		}
-		if plainR[i].cpuPerReq > 0 {
-			cpuPerRound = append(cpuPerRound, float64(gwR[i].cpuPerReq)/float64(plainR[i].cpuPerReq))
+	}
+	return nil
+}
+
+// target is one server under load and its rounds' results.
+type target struct {
+	name    string
+	child   *child
+	results []result
+}
+
+func (t *target) run(tokens []string, conns int, d time.Duration) {
+	t.results = append(t.results, measured(t.child, func() result { return load(t.name, t.child.addr, "/api/tasks", tokens, conns, d) }))
+}
+
+// compare prints the throughput and CPU of a relative to b. Each round's
+// runs of the two are close in time, so the per-round ratios are less
+// disturbed by other load on the machine than the ratio of the two
+// medians, which may come from different rounds; both are shown.
+func compare(label string, a, b *target, note string) {
+	var perRound, cpuPerRound []float64
+	for i := range a.results {
+		if b.results[i].rps > 0 {
+			perRound = append(perRound, a.results[i].rps/b.results[i].rps)
+		}
+		if b.results[i].cpuPerReq > 0 {
+			cpuPerRound = append(cpuPerRound, float64(a.results[i].cpuPerReq)/float64(b.results[i].cpuPerReq))
 		}
 	}
 	slices.Sort(perRound)
@@ -303,18 +341,12 @@ func drive(d time.Duration, conns, rounds int) error {
 	for _, r := range perRound {
 		shown = append(shown, fmt.Sprintf("%.0f%%", r*100))
 	}
-	fmt.Printf("gateway / fiber proxy throughput: %.1f%% of medians; per round (sorted) %s\n", ratio*100, strings.Join(shown, " "))
-	fmt.Printf("  median of per-round ratios %.1f%%, quartiles %.1f%%-%.1f%% (target >= 85%%)\n",
-		quantile(perRound, 0.5)*100, quantile(perRound, 0.25)*100, quantile(perRound, 0.75)*100)
-	fmt.Printf("gateway / fiber proxy CPU per request: %.2fx of medians; median of per-round ratios %.2fx\n",
-		float64(results[2].cpuPerReq)/float64(max(results[1].cpuPerReq, 1)), quantile(cpuPerRound, 0.5))
-	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
-	for _, r := range gwR {
-		if r.errs > 0 || r.reqs == 0 {
-			return fmt.Errorf("gateway answered %d requests with errors", r.errs)
-		}
-	}
-	return nil
+	ma, mb := median(a.results), median(b.results)
+	fmt.Printf("%s throughput: %.1f%% of medians; per round (sorted) %s\n", label, ma.rps/max(mb.rps, 1)*100, strings.Join(shown, " "))
+	fmt.Printf("  median of per-round ratios %.1f%%, quartiles %.1f%%-%.1f%%%s\n",
+		quantile(perRound, 0.5)*100, quantile(perRound, 0.25)*100, quantile(perRound, 0.75)*100, note)
+	fmt.Printf("  CPU per request: %.2fx of medians; median of per-round ratios %.2fx\n",
+		float64(ma.cpuPerReq)/float64(max(mb.cpuPerReq, 1)), quantile(cpuPerRound, 0.5))
 }
 
 // quantile returns the q-quantile of sorted xs (nearest rank), 0 if empty.

@@ -8,7 +8,7 @@ import (
 )
 
 // TestShortLoadRun builds gateway-bench and runs one short round, so that
-// make bench cannot rot unnoticed: the driver must start all three servers,
+// make bench cannot rot unnoticed: the driver must start all four servers,
 // get only 200s from the gateway (it fails otherwise) and print its ratios.
 func TestShortLoadRun(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "gateway-bench")
@@ -22,7 +22,10 @@ func TestShortLoadRun(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^gateway \(EdDSA JWT\)\s+[1-9]\d*\s`,
 		`(?m)^fiber proxy \(no auth\)\s+[1-9]\d*\s`,
-		`median of per-round ratios \d+\.\d%, quartiles`,
+		`(?m)^fiber proxy \+ edge\s+[1-9]\d*\s`,
+		`(?m)^gateway / fiber proxy throughput: .*\n  median of per-round ratios \d+\.\d%, quartiles .*target`,
+		`(?m)^gateway / fiber proxy \+ edge throughput: .*\n  median of per-round ratios \d+\.\d%`,
+		`(?m)^fiber proxy \+ edge / fiber proxy throughput: .*\n  median of per-round ratios \d+\.\d%`,
 		`gateway RSS under load: peak sampled \d+\.\d MiB`,
 	} {
 		if !regexp.MustCompile(want).Match(out) {

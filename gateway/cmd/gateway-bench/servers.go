@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
@@ -70,6 +72,31 @@ func runPlainProxy(upstream string) error {
 	}
 	defer stop()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.All("/*", func(c *fiber.Ctx) error {
+		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
+	})
+	go func() { <-interrupted().Done(); _ = app.Shutdown() }()
+	return app.Listener(ln)
+}
+
+// runEdgeProxy is the second baseline: Fiber's reverse proxy behind the
+// gateway's own edge (server.Edge: request id, security headers, metrics,
+// access log to stdout as the gateway writes it), without authentication,
+// header hygiene, signature or rate limit. The gateway's throughput
+// relative to it is what those cost.
+func runEdgeProxy(upstream, logLevel string) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return err
+	}
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	defer out.Close()
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(server.Edge(observe.NewLogger(out, "edgeproxy", level), observe.NewMetrics("edgeproxy"), clientip.Resolver{}))
 	app.All("/*", func(c *fiber.Ctx) error {
 		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
 	})

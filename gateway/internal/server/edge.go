@@ -2,20 +2,26 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 )
 
-// edge is the gateway's outermost handler. It does in one pass what
+// Edge is the gateway's outermost handler. It does in one pass what
 // observe.RequestID, Metrics.Middleware, observe.AccessLog, panic recovery
 // and the security headers would do as five middleware (each a route Fiber
 // matches and a c.Next() on every request): assign the request id, set the
-// security headers (HSTS only over HTTPS), run the rest of the chain with
-// panics turned into errors, write any error through the app's error
-// handler, then count the request and log its access line.
-func (g *Gateway) edge(metrics *observe.Metrics) fiber.Handler {
+// security headers (HSTS when clients decides the request came over
+// HTTPS), run the rest of the chain with panics turned into errors, write
+// any error through the app's error handler, then count the request and
+// log its access line (with the user Subject reports, if any).
+//
+// It is exported for gateway-bench, whose baseline proxy runs the same edge
+// without authentication.
+func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := c.Context().Time() // taken by fasthttp as the request began
 		id := observe.AssignRequestID(c)
@@ -23,7 +29,7 @@ func (g *Gateway) edge(metrics *observe.Metrics) fiber.Handler {
 		for _, kv := range securityHeaderValues {
 			h.SetCanonical(kv[0], kv[1])
 		}
-		if g.clients.HTTPS(&c.Request().Header, c.Context().IsTLS()) {
+		if clients.HTTPS(&c.Request().Header, c.Context().IsTLS()) {
 			h.SetCanonical(hsts[0], hsts[1])
 		}
 		if err := nextRecovered(c); err != nil {
@@ -36,7 +42,7 @@ func (g *Gateway) edge(metrics *observe.Metrics) fiber.Handler {
 		status := c.Response().StatusCode()
 		metrics.Observe(c.Method(), observe.RouteLabel(c), status, d)
 		sub, _ := Subject(c)
-		observe.LogAccess(c.Context(), g.log, &observe.Access{
+		observe.LogAccess(c.Context(), log, &observe.Access{
 			RequestID: id,
 			Method:    c.Method(),
 			Route:     c.Route().Path,

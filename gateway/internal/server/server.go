@@ -125,7 +125,7 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	})
 	metrics := observe.NewMetrics("gateway")
 
-	app.Use(g.edge(metrics))
+	app.Use(Edge(g.log, metrics, g.clients))
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		app.Use(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSAllowedOrigins, ","),
