@@ -71,12 +71,7 @@ func runPlainProxy(upstream string) error {
 		return err
 	}
 	defer stop()
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.All("/*", func(c *fiber.Ctx) error {
-		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
-	})
-	go func() { <-interrupted().Done(); _ = app.Shutdown() }()
-	return app.Listener(ln)
+	return serveProxy(ln, upstream)
 }
 
 // runEdgeProxy is the second baseline: Fiber's reverse proxy behind the
@@ -93,15 +88,30 @@ func runEdgeProxy(upstream, logLevel string) error {
 	if err != nil {
 		return err
 	}
-	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	out := logOutput()
 	defer out.Close()
+	edge := server.Edge(observe.NewLogger(out, "edgeproxy", level), observe.NewMetrics("edgeproxy"), clientip.Resolver{})
+	return serveProxy(ln, upstream, edge)
+}
+
+// serveProxy serves Fiber's reverse proxy to upstream on ln, behind the
+// middleware mw, until interrupted.
+func serveProxy(ln net.Listener, upstream string, mw ...fiber.Handler) error {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Use(server.Edge(observe.NewLogger(out, "edgeproxy", level), observe.NewMetrics("edgeproxy"), clientip.Resolver{}))
+	for _, h := range mw {
+		app.Use(h)
+	}
 	app.All("/*", func(c *fiber.Ctx) error {
 		return proxy.Do(c, "http://"+upstream+c.OriginalURL())
 	})
 	go func() { <-interrupted().Done(); _ = app.Shutdown() }()
 	return app.Listener(ln)
+}
+
+// logOutput is a server's log: stdout, which the driver reads and
+// discards, buffered as cmd/gateway buffers it.
+func logOutput() *logbuf.Writer {
+	return logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
 }
 
 // runGateway is the real gateway, configured and wired like cmd/gateway.
@@ -115,7 +125,7 @@ func runGateway() error {
 	if err != nil {
 		return err
 	}
-	out := logbuf.New(os.Stdout, 64<<10, 100*time.Millisecond)
+	out := logOutput()
 	defer out.Close()
 	log := observe.NewLogger(out, "gateway", cfg.LogLevel)
 	limits, err := ratelimit.NewStore(cfg.RateLimit, log)
