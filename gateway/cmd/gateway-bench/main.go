@@ -1,9 +1,11 @@
 // Command gateway-bench is the gateway's load run. It starts, as separate
 // processes on 127.0.0.1, a trivial upstream, an unauthenticated Fiber
-// reverse proxy to it and the gateway as cmd/gateway runs it (access log,
+// reverse proxy to it, the same proxy behind the gateway's edge
+// (server.Edge) and the gateway as cmd/gateway runs it (access log,
 // metrics, per-user rate limit; an in-process JWKS issuer and one valid
 // EdDSA token per connection), drives each for a bounded time with N
-// connections, and prints requests/s, p50, p99 and the gateway's RSS.
+// connections, and prints requests/s, p50, p99, the pairwise throughput
+// and CPU ratios and the gateway's RSS.
 //
 //	gateway-bench -duration 5s -conns 64
 package main
