@@ -185,15 +185,13 @@ type Conn struct {
 	net.Conn
 	w *Watchdog
 
-	// read and write are the deadlines in Unix nanoseconds, 0 for none;
-	// readTripped and writeTripped say that the real connection's deadline
-	// in that direction has been moved to the past. Setting a deadline that
-	// neither has passed nor replaces a tripped one is two atomic stores and
-	// loads (settle); mu is taken only to move a real deadline, by a setter
-	// or by the watchdog (trip), so the two never move it at once.
-	read, write               atomic.Int64
-	readTripped, writeTripped atomic.Bool
-	mu                        sync.Mutex
+	// read and write are the two directions' deadlines. Setting a deadline
+	// that neither has passed nor replaces a tripped one is two atomic
+	// stores and loads (settle); mu is taken only to move a real deadline,
+	// by a setter or by the watchdog (trip), so the two never move it at
+	// once.
+	read, write direction
+	mu          sync.Mutex
 
 	// server holds the timeouts a server connection applies itself (nil
 	// for other connections); exchange is a client connection's bound on
@@ -273,8 +271,8 @@ func (c *Conn) enter(p phase) {
 
 // setNanos sets both deadlines (Unix nanoseconds, 0 for none).
 func (c *Conn) setNanos(read, write int64) error {
-	c.read.Store(read)
-	c.write.Store(write)
+	c.read.at.Store(read)
+	c.write.at.Store(write)
 	return c.settle(true, true)
 }
 
@@ -288,26 +286,33 @@ func (c *Conn) setNanos(read, write int64) error {
 // trip: a deadline set in time is never tripped by an older one.
 func (c *Conn) settle(read, write bool) error {
 	now := c.w.now.Load()
-	if (!read || settled(&c.read, &c.readTripped, now)) && (!write || settled(&c.write, &c.writeTripped, now)) {
+	if (!read || c.read.settled(now)) && (!write || c.write.settled(now)) {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if read {
-		if err := move(&c.read, &c.readTripped, now, c.Conn.SetReadDeadline); err != nil {
+		if err := c.read.move(now, c.Conn.SetReadDeadline); err != nil {
 			return err
 		}
 	}
 	if write {
-		return move(&c.write, &c.writeTripped, now, c.Conn.SetWriteDeadline)
+		return c.write.move(now, c.Conn.SetWriteDeadline)
 	}
 	return nil
 }
 
-// settled reports that one direction's real deadline needs no change: it
-// is not tripped and its recorded deadline had not passed at now.
-func settled(deadline *atomic.Int64, tripped *atomic.Bool, now int64) bool {
-	return !tripped.Load() && !passed(deadline.Load(), now)
+// direction is one direction's deadline: as recorded, and whether the real
+// connection's deadline has been moved to the past for it.
+type direction struct {
+	at      atomic.Int64 // Unix nanoseconds, 0 for none
+	tripped atomic.Bool
+}
+
+// settled reports that the real deadline needs no change: it is not
+// tripped and the recorded one had not passed at now.
+func (d *direction) settled(now int64) bool {
+	return !d.tripped.Load() && !passed(d.at.Load(), now)
 }
 
 // passed reports whether deadline d (Unix nanoseconds, 0 for none) has
@@ -335,24 +340,24 @@ func (c *Conn) set(t time.Time, read, write bool) error {
 		d = max(t.UnixNano(), 1)
 	}
 	if read {
-		c.read.Store(d)
+		c.read.at.Store(d)
 	}
 	if write {
-		c.write.Store(d)
+		c.write.at.Store(d)
 	}
 	return c.settle(read, write)
 }
 
-// move makes one direction's real deadline agree with the recorded one
-// (see settle). c.mu must be held.
-func move(deadline *atomic.Int64, tripped *atomic.Bool, now int64, set func(time.Time) error) error {
-	past := passed(deadline.Load(), now)
+// move makes the real deadline, which set moves, agree with the recorded
+// one (see settle). The connection's mu must be held.
+func (d *direction) move(now int64, set func(time.Time) error) error {
+	past := passed(d.at.Load(), now)
 	switch {
-	case past && !tripped.Load():
-		tripped.Store(true)
+	case past && !d.tripped.Load():
+		d.tripped.Store(true)
 		return set(longAgo)
-	case !past && tripped.Load():
-		tripped.Store(false)
+	case !past && d.tripped.Load():
+		d.tripped.Store(false)
 		return set(time.Time{})
 	}
 	return nil
@@ -360,29 +365,29 @@ func move(deadline *atomic.Int64, tripped *atomic.Bool, now int64, set func(time
 
 // expire trips the deadlines that passed by now (Unix nanoseconds).
 func (c *Conn) expire(now int64) {
-	if !passed(c.read.Load(), now) && !passed(c.write.Load(), now) {
+	if !passed(c.read.at.Load(), now) && !passed(c.write.at.Load(), now) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	trip(&c.read, &c.readTripped, now, c.Conn.SetReadDeadline)
-	trip(&c.write, &c.writeTripped, now, c.Conn.SetWriteDeadline)
+	c.read.trip(now, c.Conn.SetReadDeadline)
+	c.write.trip(now, c.Conn.SetWriteDeadline)
 }
 
-// trip moves one direction's real deadline to the past if its recorded one
-// passed by now. It announces the trip before it looks at the deadline a
-// second time, and stands down if a setter moved it meanwhile (see settle).
-// c.mu must be held.
-func trip(deadline *atomic.Int64, tripped *atomic.Bool, now int64, set func(time.Time) error) {
-	if tripped.Load() || !passed(deadline.Load(), now) {
+// trip moves the real deadline, which set moves, to the past if the
+// recorded one passed by now. It announces the trip before it looks at the
+// deadline a second time, and stands down if a setter moved it meanwhile
+// (see settle). The connection's mu must be held.
+func (d *direction) trip(now int64, set func(time.Time) error) {
+	if d.tripped.Load() || !passed(d.at.Load(), now) {
 		return
 	}
 	if h := testHookTrip.Load(); h != nil {
 		(*h)()
 	}
-	tripped.Store(true)
-	if !passed(deadline.Load(), now) {
-		tripped.Store(false)
+	d.tripped.Store(true)
+	if !passed(d.at.Load(), now) {
+		d.tripped.Store(false)
 		return
 	}
 	_ = set(longAgo)
