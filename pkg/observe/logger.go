@@ -186,7 +186,7 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plainPrefix(s); i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -230,6 +230,30 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// plainPrefix returns how many leading bytes of s, a multiple of 8, are
+// printable ASCII other than '"' and '\\': bytes a JSON string holds as
+// they are. It tests eight bytes at a time, so that the ids, paths and
+// routes of access lines (nearly always plain) skip the byte loop.
+func plainPrefix(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, a quote, a backslash, or one with its high bit
+		// set (non-ASCII) stops the run.
+		if (w-ones*0x20)&^w&highs|hasZero(w^(ones*'"'))|hasZero(w^(ones*'\\'))|w&highs != 0 {
+			break
+		}
+	}
+	return i
+}
+
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// hasZero is nonzero when some byte of v is zero (exact as to whether; a
+// borrow can only follow a true zero byte).
+func hasZero(v uint64) uint64 { return (v - ones) & ^v & highs }
 
 // appendMillis appends us microseconds as milliseconds, the way
 // strconv.AppendFloat(float64(us)/1000, 'f', -1) (and so slog) prints them:

@@ -34,15 +34,28 @@ func TestAppendTimeAndMillisMatchStdlib(t *testing.T) {
 }
 
 func TestAppendJSONStringMatchesSlog(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"b\s`, "a\nb\r\tc\x00\x1f", "caf\u00e9", "\xff\xfe", "x\u2028y\u2029", "<&>"} {
-		var buf bytes.Buffer
-		h := slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey {
-				return slog.Attr{}
-			}
-			return a
-		}})
-		slog.New(h).Info("", "k", s)
+	cases := []string{"", "plain", `q"b\s`, "a\nb\r\tc\x00\x1f", "caf\u00e9", "\xff\xfe", "x\u2028y\u2029", "<&>"}
+	// Every byte value at every place of a string long enough for the
+	// eight-byte scan (plainPrefix) to see it in its first, second or
+	// third word.
+	for c := range 256 {
+		for i := range 17 {
+			b := []byte("abcdefghijklmnopq")
+			b[i] = byte(c)
+			cases = append(cases, string(b))
+		}
+	}
+	cases = append(cases, "/api/tasks/0123456789abcdef\u2028/x", "bench-user-0001-2f1c9a7e3b5d")
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	for _, s := range cases {
+		buf.Reset()
+		log.Info("", "k", s)
 		want := strings.TrimSpace(buf.String())
 		if got := `{"k":` + string(appendJSONString(nil, s)) + "}"; got != want {
 			t.Errorf("appendJSONString(%q): %s, slog writes %s", s, got, want)

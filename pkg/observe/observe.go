@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -102,7 +103,12 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	series   sync.Map // seriesKey → *series
+	// series maps each method, route and status seen to its metric
+	// handles. The map is never written once published: a new series
+	// publishes a copy under mu, so that the per-request lookup takes no
+	// lock and hashes no interface.
+	series atomic.Pointer[map[seriesKey]*series]
+	mu     sync.Mutex
 }
 
 // NewMetrics returns a registry with Go and process collectors plus the
@@ -173,20 +179,40 @@ type series struct {
 // method, route and status are looked up once and cached; route must be a
 // pattern (bounded), never a raw path.
 func (m *Metrics) Observe(method, route string, status int, d time.Duration) {
-	method = internMethod(method)
 	k := seriesKey{method, route, status}
-	s, ok := m.series.Load(k)
-	if !ok {
-		// Label values are copied: Fiber's strings may alias request buffers.
-		k.route = strings.Clone(route)
-		s, _ = m.series.LoadOrStore(k, &series{
-			requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(status)),
-			latency:  m.latency.WithLabelValues(k.method, k.route),
-		})
+	s := m.lookup(k)
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) lookup(k seriesKey) *series {
+	if p := m.series.Load(); p != nil {
+		if s, ok := (*p)[k]; ok {
+			return s
+		}
 	}
-	ss := s.(*series)
-	ss.requests.Inc()
-	ss.latency.Observe(d.Seconds())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var old map[seriesKey]*series
+	if p := m.series.Load(); p != nil {
+		old = *p
+	}
+	if s, ok := old[k]; ok {
+		return s
+	}
+	// Label values are copied: Fiber's strings may alias request buffers.
+	k.method, k.route = internMethod(k.method), strings.Clone(k.route)
+	s := &series{
+		requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
+		latency:  m.latency.WithLabelValues(k.method, k.route),
+	}
+	next := make(map[seriesKey]*series, len(old)+1)
+	for ok, os := range old {
+		next[ok] = os
+	}
+	next[k] = s
+	m.series.Store(&next)
+	return s
 }
 
 // internMethod returns a constant string for the standard methods (Fiber's

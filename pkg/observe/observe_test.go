@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -117,5 +120,44 @@ func TestRequestIDAccessLogAndMetrics(t *testing.T) {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestObserveConcurrentNewSeries counts requests of many new series from
+// several goroutines at once: every series must end with every request
+// counted, however the copy-on-write publication of new series interleaved.
+func TestObserveConcurrentNewSeries(t *testing.T) {
+	m := NewMetrics("test")
+	const workers, statuses, rounds = 4, 50, 20
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				for s := range statuses {
+					// A method string that aliases nothing constant, as Fiber's does.
+					m.Observe(string([]byte("GET")), "/r/"+strconv.Itoa(r%2), 200+s, time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series int
+	for _, f := range families {
+		if f.GetName() != "http_requests_total" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			series++
+			if got, want := mt.GetCounter().GetValue(), float64(workers*rounds/2); got != want {
+				t.Errorf("series %v counted %v requests, want %v", mt.GetLabel(), got, want)
+			}
+		}
+	}
+	if series != 2*statuses {
+		t.Fatalf("%d series of http_requests_total, want %d", series, 2*statuses)
 	}
 }
