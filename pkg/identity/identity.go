@@ -50,6 +50,13 @@ type Request struct {
 // HashBody returns the SHA-256 of body, as Request.BodySHA256 wants it.
 func HashBody(body []byte) [32]byte { return sha256.Sum256(body) }
 
+// The hash of the empty body, which most requests (GET, DELETE) sign, and
+// its hex form in the signed text.
+var (
+	emptyBodySHA256 = HashBody(nil)
+	emptyBodyHex    = hex.EncodeToString(emptyBodySHA256[:])
+)
+
 // ValidUserID reports whether id may be asserted: non-empty, at most
 // MaxUserIDBytes, valid UTF-8 and free of control characters.
 func ValidUserID(id string) bool {
@@ -112,7 +119,11 @@ func (s *macState) compute(t []byte, r Request) []byte {
 	text = append(text, '\n')
 	text = append(text, r.UserID...)
 	text = append(text, '\n')
-	text = hex.AppendEncode(text, r.BodySHA256[:])
+	if r.BodySHA256 == emptyBodySHA256 {
+		text = append(text, emptyBodyHex...)
+	} else {
+		text = hex.AppendEncode(text, r.BodySHA256[:])
+	}
 	s.mac.Write(text)
 	return s.mac.Sum(s.sum[:0])
 }
