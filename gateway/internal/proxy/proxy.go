@@ -36,10 +36,16 @@ var (
 // gains X-User-ID and an X-Identity-Signature over the exact method,
 // request-target, user and body that the tasks service receives.
 func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
+	req := p.tasksRequest(c, sub, path)
+	defer fasthttp.ReleaseRequest(req)
+	return p.forward(c, p.Tasks, req)
+}
+
+// tasksRequest builds ToTasks's upstream request, signature included.
+func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Request {
 	var ubuf [512]byte
 	url := p.Tasks.AppendURL(ubuf[:0], path, c.Request().URI().QueryString())
 	req := p.build(c, p.Tasks, url, DropCredentials)
-	defer fasthttp.ReleaseRequest(req)
 	var sbuf [128]byte
 	sig := p.Keys.AppendSign(sbuf[:0], identity.Request{
 		Method:     c.Method(),
@@ -49,7 +55,7 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 	}, c.Context().Time()) // the request's arrival, as authentication saw it
 	req.Header.SetCanonical(hdrUserID, utils.UnsafeBytes(sub)) // copied, never written
 	req.Header.SetCanonical(hdrSignature, sig)
-	return p.forward(c, p.Tasks, req)
+	return req
 }
 
 // ToAuth forwards c to Better Auth with its path, query, Authorization and
@@ -70,6 +76,10 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	src := c.Request()
 	fctx := c.Context()
 	req := fasthttp.AcquireRequest()
+	// The client's header names arrive normalised by the server's parser
+	// (and the gateway's own are written canonical): copying them need not
+	// normalise them again.
+	req.Header.DisableNormalizing()
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, url)
