@@ -35,8 +35,8 @@ func main() {
 	role := flag.String("role", "driver", "internal: driver, upstream, plainproxy, edgeproxy or gateway")
 	upstream := flag.String("upstream", "", "internal: upstream address for -role plainproxy and edgeproxy")
 	logLevel := flag.String("log-level", "info", "internal: log level of -role edgeproxy")
-	duration := flag.Duration("duration", 2*time.Second, "load time per target and round (capped at 10s)")
-	rounds := flag.Int("rounds", 9, "rounds; targets are interleaved and the median round is reported (1-25)")
+	duration := flag.Duration("duration", 500*time.Millisecond, "load time per target and round (capped at 10s)")
+	rounds := flag.Int("rounds", 30, "rounds; targets are interleaved and the median round is reported (1-100)")
 	conns := flag.Int("conns", 64, "concurrent connections")
 	flag.Parse()
 	var err error
@@ -50,7 +50,7 @@ func main() {
 	case "gateway":
 		err = runGateway()
 	case "driver":
-		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 25))
+		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 100))
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -147,51 +147,62 @@ type result struct {
 	userShare float64       // of which in user space
 }
 
-// load drives addr with conns connections for d and reports throughput and
-// latency percentiles. Connection i sends tokens[i%len(tokens)] as its
-// bearer token. Every request must answer 200.
-// Every target gets the same requests, token included: the proxy forwards
-// it unread, the gateway verifies and strips it, so only what the server
-// under test does differs, not what the load generator sends.
-func load(name, addr, path string, tokens []string, conns int, d time.Duration) result {
-	client := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
-	var errs atomic.Int64
-	lat := make([][]time.Duration, conns)
-	var wg sync.WaitGroup
-	warm := time.Now().Add(500 * time.Millisecond)
-	end := warm.Add(d)
+// newTarget returns a target for the server c, with one client connection
+// per token slot: connection i sends tokens[i%len(tokens)] as its bearer
+// token. Every target gets the same requests, token included: the proxy
+// forwards it unread, the gateway verifies and strips it, so only what the
+// server under test does differs, not what the load generator sends.
+func newTarget(name string, c *child, path string, tokens []string, conns int) *target {
+	t := &target{
+		name:    name,
+		child:   c,
+		client:  &fasthttp.HostClient{Addr: c.addr, MaxConns: conns, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second},
+		reqs:    make([]*fasthttp.Request, conns),
+		samples: make([][]time.Duration, conns),
+	}
 	for i := range conns {
+		req := new(fasthttp.Request)
+		req.SetRequestURI("http://" + c.addr + path)
+		req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
+		t.reqs[i] = req
+	}
+	return t
+}
+
+// load drives the target with all its connections for d and reports
+// throughput and latency percentiles. Every request must answer 200. The
+// connections stay open between calls, so a slice needs no warm-up of its
+// own.
+func (t *target) load(d time.Duration) result {
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for i, req := range t.reqs {
 		wg.Go(func() {
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
+			resp := fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI("http://" + addr + path)
-			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			samples := make([]time.Duration, 0, 1<<16)
+			samples := t.samples[i][:0]
 			for {
 				t0 := time.Now()
 				if t0.After(end) {
 					break
 				}
-				err := client.Do(req, resp)
-				if err != nil || resp.StatusCode() != 200 {
+				if err := t.client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 					errs.Add(1)
 					continue
 				}
-				if t0.After(warm) {
-					samples = append(samples, time.Since(t0))
-				}
+				samples = append(samples, time.Since(t0))
 			}
-			lat[i] = samples
+			t.samples[i] = samples
 		})
 	}
 	wg.Wait()
 	var all []time.Duration
-	for _, s := range lat {
+	for _, s := range t.samples {
 		all = append(all, s...)
 	}
 	slices.Sort(all)
-	r := result{name: name, reqs: int64(len(all)), errs: errs.Load()}
+	r := result{name: t.name, reqs: int64(len(all)), errs: errs.Load()}
 	if len(all) > 0 {
 		r.rps = float64(len(all)) / d.Seconds()
 		r.p50 = all[len(all)/2]
@@ -199,6 +210,10 @@ func load(name, addr, path string, tokens []string, conns int, d time.Duration) 
 	}
 	return r
 }
+
+// warmUp is how long each target is driven, unrecorded, before the first
+// round: connections opened, caches and pools filled.
+const warmUp = time.Second
 
 func drive(d time.Duration, conns, rounds int) error {
 	key := testissuer.NewKey(jwa.EdDSA, "bench-key")
@@ -248,23 +263,28 @@ func drive(d time.Duration, conns, rounds int) error {
 	}
 
 	targets := []*target{
-		{name: "upstream direct", child: up},
-		{name: "fiber proxy (no auth)", child: plain},
-		{name: "fiber proxy + edge", child: edge},
-		{name: "gateway (EdDSA JWT)", child: gw},
+		newTarget("upstream direct", up, "/api/tasks", tokens, conns),
+		newTarget("fiber proxy (no auth)", plain, "/api/tasks", tokens, conns),
+		newTarget("fiber proxy + edge", edge, "/api/tasks", tokens, conns),
+		newTarget("gateway (EdDSA JWT)", gw, "/api/tasks", tokens, conns),
 	}
 	direct, plainT, edgeT, gwT := targets[0], targets[1], targets[2], targets[3]
-	// Rounds interleave the targets so that noise from other processes on
-	// the machine hits all of them alike; each target's median round counts.
-	// The three proxies rotate places every round, so that none is always
-	// the one measured right after another.
+	// Every target's connections are opened and warmed once; then rounds
+	// interleave the targets in short slices, so that noise from other
+	// processes on the machine (on a VM, CPU time taken by the host) hits
+	// all of them alike, and each round's ratios compare runs a few
+	// seconds apart. The three proxies rotate places every round, so that
+	// none is always the one measured right after another.
+	for _, t := range targets {
+		t.load(warmUp)
+	}
 	var peak atomic.Int64
 	for round := range rounds {
-		direct.run(tokens, conns, d)
+		direct.run(d)
 		for i := range 3 {
 			t := targets[1+(round+i)%3]
 			if t != gwT {
-				t.run(tokens, conns, d)
+				t.run(d)
 				continue
 			}
 			stop := make(chan struct{})
@@ -280,13 +300,13 @@ func drive(d time.Duration, conns, rounds int) error {
 					}
 				}
 			}()
-			t.run(tokens, conns, d)
+			t.run(d)
 			close(stop)
 		}
 	}
 	hwm := rssKB(gw.cmd.Process.Pid, "VmHWM")
 
-	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after 0.5s warm-up), all on 127.0.0.1; median round shown\n", conns, rounds, d)
+	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after %s of warm-up each), all on 127.0.0.1; median round shown\n", conns, rounds, d, warmUp)
 	fmt.Printf("every target gets the same requests: GET /api/tasks with one user's bearer token per connection\n")
 	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (0: off; else never reached)\n",
 		logLevel, envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
@@ -316,11 +336,15 @@ func drive(d time.Duration, conns, rounds int) error {
 type target struct {
 	name    string
 	child   *child
+	client  *fasthttp.HostClient
+	reqs    []*fasthttp.Request // one per connection, token set
+	samples [][]time.Duration   // latencies per connection, reused by every slice
 	results []result
 }
 
-func (t *target) run(tokens []string, conns int, d time.Duration) {
-	t.results = append(t.results, measured(t.child, func() result { return load(t.name, t.child.addr, "/api/tasks", tokens, conns, d) }))
+// run drives the target for d and records the slice as a round's result.
+func (t *target) run(d time.Duration) {
+	t.results = append(t.results, measured(t.child, func() result { return t.load(d) }))
 }
 
 // compare prints the throughput and CPU of a relative to b. Each round's
@@ -366,8 +390,6 @@ func measured(c *child, fn func() result) result {
 	u0, s0 := cpuTime(c.cmd.Process.Pid)
 	r := fn()
 	if n := r.reqs + r.errs; n > 0 {
-		// Warm-up requests are not counted in reqs; scale by the measured
-		// share of the run (d of d+0.5s) is close enough for a ratio.
 		u1, s1 := cpuTime(c.cmd.Process.Pid)
 		r.cpuPerReq = (u1 - u0 + s1 - s0) / time.Duration(n)
 		if total := u1 - u0 + s1 - s0; total > 0 {
