@@ -10,7 +10,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-better-auth test-pgbouncer test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
+.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
 
 all: lint test
 
@@ -26,7 +26,7 @@ run:
 deps:
 	@if [ ! -d deploy/better-auth/node_modules ]; then cd deploy/better-auth && npm ci --no-audit --no-fund; fi
 
-test: test-unit test-better-auth test-pgbouncer
+test: test-unit test-race test-better-auth test-pgbouncer
 
 # Every module's tests; e2e and deploy included. In CI (CI=true) a missing
 # Postgres, Redis or Node is a failure, never a skip.
@@ -35,6 +35,13 @@ test-unit: deps
 		echo "=== go test $$m"; \
 		(cd $$m && go test $(GO_TEST_FLAGS) ./...); \
 	done
+
+# pkg and the gateway again under the race detector: the deadline watchdog,
+# token cache, rate limiter, metrics and log buffer share state across
+# requests without locks on their hot paths.
+test-race:
+	cd pkg && go test -race $(GO_TEST_FLAGS) ./...
+	cd gateway && go test -race $(GO_TEST_FLAGS) ./...
 
 # The Better Auth dev server's configuration parsing (node:test).
 test-better-auth: deps
