@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway performance: Go benchmarks of token verification (cached and
 # uncached, per algorithm) and a bounded load run (gateway-bench) on
-# 127.0.0.1. Extra arguments go to gateway-bench, e.g. -conns 64 -rounds 15.
+# 127.0.0.1. Extra arguments go to gateway-bench, e.g. -conns 64 -rounds 60.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,11 +3,11 @@
 // reverse proxy to it, the same proxy behind the gateway's edge
 // (server.Edge) and the gateway as cmd/gateway runs it (access log,
 // metrics, per-user rate limit; an in-process JWKS issuer and one valid
-// EdDSA token per connection), drives each for a bounded time with N
-// connections, and prints requests/s, p50, p99, the pairwise throughput
-// and CPU ratios and the gateway's RSS.
+// EdDSA token per connection), warms N connections to each, drives them
+// in short interleaved rounds, and prints requests/s, p50, p99, the
+// pairwise throughput and CPU ratios and the gateway's RSS.
 //
-//	gateway-bench -duration 5s -conns 64
+//	gateway-bench -rounds 30 -duration 500ms -conns 64
 package main
 
 import (
