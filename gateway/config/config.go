@@ -31,7 +31,7 @@ var gatewayVars = []settings.Var{
 	{Name: "JWT_ALGORITHMS", Default: "EdDSA,ES256,ES512,RS256,PS256", Usage: "comma-separated asymmetric algorithms accepted from the JWKS (subset of EdDSA,ES256,ES384,ES512,RS256,PS256)"},
 	{Name: "JWT_LEEWAY", Default: "30s", Usage: "clock skew allowed for exp, nbf and iat (e.g. 30s)"},
 	{Name: "JWT_MAX_BYTES", Default: "8192", Usage: "largest token accepted, in bytes (512-65536)"},
-	{Name: "JWT_COOKIE_NAME", Usage: "cookie to read the token from when there is no Authorization header (e.g. gatehouse_jwt); empty disables cookies"},
+	{Name: "JWT_COOKIE_NAME", Usage: "cookie to read the token from when there is no Authorization header (e.g. gatehouse_jwt); empty disables cookies. A cookie token authorises POST, PUT, PATCH and DELETE only from the gateway's own origin or CORS_ALLOWED_ORIGINS"},
 	{Name: "JWT_SHARED_SECRET", Secret: true, Usage: "opt-in HS256 mode: standard base64 of the Better Auth secret (>= 32 bytes); only for tokens whose header says HS256; empty disables"},
 	{Name: "JWT_CACHE_SIZE", Default: "10000", Usage: "verified tokens remembered until their exp (0 disables the cache)"},
 	{Name: "JWKS_REFRESH_INTERVAL", Default: "5m", Usage: "background JWKS refetch interval (e.g. 5m)"},

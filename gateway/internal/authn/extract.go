@@ -6,33 +6,48 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Extract returns the token of a request: from "Authorization: Bearer", else
-// from the cookie named cookieName (if not empty). The query string is never
-// a source. It returns ErrNoToken when neither is present and a *TokenError
-// for a second Authorization header, a non-Bearer scheme, an empty or an
-// oversized token. The token's syntax is Verify's business: a token the
-// cache knows needs no check. The token aliases the request's header
-// buffer: it is valid until the request handler returns.
-func Extract(h *fasthttp.RequestHeader, cookieName string, maxBytes int) ([]byte, error) {
+// Source says where Extract found a token.
+type Source int
+
+const (
+	// FromAuthorization: the Authorization header, which a browser never
+	// attaches on its own.
+	FromAuthorization Source = iota
+	// FromCookie: the configured cookie, which a browser attaches to
+	// cross-site requests too (depending on its SameSite attribute); a
+	// caller must not let it authorise a cross-origin change.
+	FromCookie
+)
+
+// Extract returns the token of a request and where it was found: from
+// "Authorization: Bearer", else from the cookie named cookieName (if not
+// empty). The query string is never a source. It returns ErrNoToken when
+// neither is present and a *TokenError for a second Authorization header, a
+// non-Bearer scheme, an empty or an oversized token. The token's syntax is
+// Verify's business: a token the cache knows needs no check. The token
+// aliases the request's header buffer: it is valid until the request
+// handler returns.
+func Extract(h *fasthttp.RequestHeader, cookieName string, maxBytes int) ([]byte, Source, error) {
 	auth := h.PeekAll(fasthttp.HeaderAuthorization)
 	switch len(auth) {
 	case 0:
 	case 1:
-		return bearer(auth[0], maxBytes)
+		tok, err := bearer(auth[0], maxBytes)
+		return tok, FromAuthorization, err
 	default:
-		return nil, errTwoTokens
+		return nil, FromAuthorization, errTwoTokens
 	}
 	if cookieName == "" {
-		return nil, ErrNoToken
+		return nil, FromAuthorization, ErrNoToken
 	}
 	c := h.Cookie(cookieName)
 	if len(c) == 0 {
-		return nil, ErrNoToken
+		return nil, FromAuthorization, ErrNoToken
 	}
 	if len(c) > maxBytes {
-		return nil, errTooLarge
+		return nil, FromCookie, errTooLarge
 	}
-	return c, nil
+	return c, FromCookie, nil
 }
 
 var bearerPrefix = []byte("bearer ")

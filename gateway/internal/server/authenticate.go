@@ -17,11 +17,15 @@ const localPrincipal = "principal"
 
 // authenticate is where identity is decided: the token is extracted and
 // verified, and its principal stored for Subject. Anything else is a 401
-// problem (or 503 before the first JWKS fetch).
+// problem (or 503 before the first JWKS fetch), or a 403 for a cookie token
+// on a cross-origin change (checkCookieOrigin).
 func (g *Gateway) authenticate(c *fiber.Ctx) error {
-	tok, err := authn.Extract(&c.Request().Header, g.cfg.CookieName, g.Authn.MaxTokenBytes())
+	tok, src, err := authn.Extract(&c.Request().Header, g.cfg.CookieName, g.Authn.MaxTokenBytes())
 	if err != nil {
 		return g.authError(err)
+	}
+	if err := g.checkCookieOrigin(c, src); err != nil {
+		return err
 	}
 	// The request context ends with the server; a key fetch for an unknown
 	// kid has its own timeout. The token is checked as of the request's

@@ -47,11 +47,13 @@ type Gateway struct {
 	deadlines *deadline.Watchdog
 	// clients decides the client address and scheme, as the proxy does.
 	clients clientip.Resolver
-	cfg     config.Config
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	ctx     context.Context
-	closed  sync.Once
+	// crossOrigin guards tokens from the cookie (checkCookieOrigin).
+	crossOrigin *http.CrossOriginProtection
+	cfg         config.Config
+	log         *slog.Logger
+	cancel      context.CancelFunc
+	ctx         context.Context
+	closed      sync.Once
 }
 
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
@@ -91,6 +93,10 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		return nil, err
 	}
 	g.Keys.OnRemove(g.Authn.ForgetKeys)
+	if g.crossOrigin, err = newCrossOrigin(cfg.CORSAllowedOrigins); err != nil {
+		cancel()
+		return nil, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err)
+	}
 
 	g.deadlines = deadline.New(deadlineTick(cfg))
 	upstream := func(u *url.URL) *proxy.Upstream {

@@ -138,6 +138,61 @@ func TestCookieTokenSource(t *testing.T) {
 	}
 }
 
+// TestCookieTokenCrossSiteForgery tries what another site can make a
+// victim's browser send with the token cookie attached: a form or a
+// "simple" fetch POST, with the Sec-Fetch-Site and Origin a browser sets.
+// None may reach the tasks service; the same requests from the gateway's
+// own origin, from a frontend in CORS_ALLOWED_ORIGINS, from non-browser
+// clients, or with the token in Authorization must.
+func TestCookieTokenCrossSiteForgery(t *testing.T) {
+	h := start(t, map[string]string{"JWT_COOKIE_NAME": "gh_jwt"})
+	h.waitReady(t)
+	cookie := "Cookie: gh_jwt=" + h.token("alice")
+	body := `{"title":"planted"}`
+	cases := []struct {
+		name    string
+		raw     string
+		allowed bool
+	}{
+		{"cross-site form POST", reqWithBody("POST", "/api/tasks", body, cookie, "Sec-Fetch-Site: cross-site", "Origin: https://evil.example", "Content-Type: text/plain"), false},
+		{"cross-site fetch DELETE", req("DELETE", "/api/tasks/t1", cookie, "Sec-Fetch-Site: cross-site", "Origin: https://evil.example"), false},
+		{"sibling subdomain (same-site) PATCH", reqWithBody("PATCH", "/api/tasks/t1", body, cookie, "Sec-Fetch-Site: same-site", "Origin: https://evil.gateway.test"), false},
+		{"old browser: foreign Origin, no Sec-Fetch-Site", reqWithBody("POST", "/api/tasks", body, cookie, "Origin: https://evil.example"), false},
+		{"Origin null (sandboxed frame, data: URL)", reqWithBody("POST", "/api/tasks", body, cookie, "Origin: null"), false},
+		{"compat route from another site", reqWithBody("POST", "/api/alice/tasks", body, cookie, "Sec-Fetch-Site: cross-site", "Origin: https://evil.example"), false},
+		{"unknown method from another site", req("PURGE", "/api/tasks", cookie, "Sec-Fetch-Site: cross-site"), false},
+		{"same-origin POST", reqWithBody("POST", "/api/tasks", body, cookie, "Sec-Fetch-Site: same-origin", "Origin: http://gateway.test"), true},
+		{"Origin matches Host, no Sec-Fetch-Site", reqWithBody("POST", "/api/tasks", body, cookie, "Origin: http://gateway.test"), true},
+		{"trusted frontend (CORS_ALLOWED_ORIGINS)", reqWithBody("POST", "/api/tasks", body, cookie, "Sec-Fetch-Site: same-site", "Origin: https://app.example.com"), true},
+		{"not a browser: neither header", reqWithBody("POST", "/api/tasks", body, cookie), true},
+		{"cross-site GET (reads are guarded by CORS)", req("GET", "/api/tasks", cookie, "Sec-Fetch-Site: cross-site", "Origin: https://evil.example"), true},
+		{"bearer token from another site", reqWithBody("POST", "/api/tasks", body, "Authorization: Bearer "+h.token("alice"), "Sec-Fetch-Site: cross-site", "Origin: https://evil.example"), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.tasks.requests())
+			resp := h.do(t, tc.raw)
+			reached := len(h.tasks.requests()) > before
+			if tc.allowed {
+				if resp.status != 200 || !reached {
+					t.Fatalf("refused: %d %s", resp.status, resp.body)
+				}
+				return
+			}
+			if reached {
+				t.Fatalf("a forged request reached the tasks service (%d)", resp.status)
+			}
+			if resp.status == 403 {
+				if p := resp.problem(t); !strings.HasSuffix(p["type"].(string), ":cross-origin-cookie") {
+					t.Fatalf("403 of type %v", p["type"])
+				}
+			} else if resp.status < 400 {
+				t.Fatalf("status %d", resp.status)
+			}
+		})
+	}
+}
+
 func TestDeadAndSlowUpstreams(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
