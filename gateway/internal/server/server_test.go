@@ -74,6 +74,28 @@ func TestCompatRoute(t *testing.T) {
 	}
 }
 
+// TestNotAForwardProxy sends absolute-form targets naming other hosts
+// (RFC 9112 §3.2.2, what a client says to a forward proxy): the gateway
+// must send them to its configured upstream, never to the named host.
+func TestNotAForwardProxy(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	elsewhere := newRecorder(t, nil, nil) // the host the client names; must see nothing
+	target := elsewhere.srv.URL
+	resp := h.do(t, req("GET", target+"/api/auth/get-session?x=1"))
+	got := h.auth.requests()
+	if resp.status != 200 || len(got) != 1 || got[0].Target != "/api/auth/get-session?x=1" {
+		t.Fatalf("auth route: %d, auth upstream saw %+v", resp.status, got)
+	}
+	resp = h.do(t, req("GET", target+"/api/tasks", "Authorization: Bearer "+h.token("alice")))
+	if resp.status != 200 || len(h.tasks.requests()) != 1 {
+		t.Fatalf("tasks route: %d %s", resp.status, resp.body)
+	}
+	if n := len(elsewhere.requests()); n != 0 {
+		t.Fatalf("the host named in the request target got %d requests", n)
+	}
+}
+
 func TestAuthPassthrough(t *testing.T) {
 	h := start(t, nil)
 	h.waitReady(t)

@@ -79,6 +79,13 @@ func TestSpoofingAttempts(t *testing.T) {
 				t.Errorf("body %q, headers %v", s.Body, s.Header)
 			}
 		}},
+		{name: "absolute-form target naming another host", raw: req("GET", "http://evil.example/api/tasks?limit=5", bearer), check: func(t *testing.T, s seen) {
+			// The configured upstream gets the origin-form target it signs.
+			if s.Target != "/api/tasks?limit=5" {
+				t.Errorf("upstream target %q", s.Target)
+			}
+		}},
+		{name: "absolute-form target with dot-dot", raw: req("GET", "http://gateway.test/api/tasks/../auth/get-session", bearer), blocked: 400},
 		{name: "HTTP/1.0 request", raw: strings.Replace(req("GET", "/api/tasks", bearer, "X-User-ID: bob"), "HTTP/1.1", "HTTP/1.0", 1)},
 		{name: "dot-dot into auth", raw: req("GET", "/api/tasks/../auth/get-session", bearer), blocked: 400},
 		{name: "encoded dot-dot", raw: req("GET", "/api/tasks/%2e%2E/auth", bearer), blocked: 400},
