@@ -44,6 +44,9 @@ func TestTaskLifecycle(t *testing.T) {
 	if r.status != 200 || r.header.Get("ETag") != `"1"` {
 		t.Fatalf("get: %d %s %v", r.status, r.body, r.header)
 	}
+	if cc := r.header.Get("Cache-Control"); cc != "private, no-cache" {
+		t.Errorf("Cache-Control %q: a shared cache could keep one user's task for another", cc)
+	}
 	if r = u.do("GET", path, nil, "If-None-Match", `"1"`); r.status != http.StatusNotModified || len(r.body) != 0 {
 		t.Errorf("If-None-Match current: %d %q, want 304 and no body", r.status, r.body)
 	}

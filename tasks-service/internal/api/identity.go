@@ -38,6 +38,10 @@ func requireIdentity(v *identity.Verifier, stores StoreFactory, now func() time.
 		}
 		c.Locals(localUserID, req.UserID)
 		c.Locals(localStore, store)
+		// One user's tasks: no shared cache (a CDN, a corporate proxy) may
+		// store them, and a browser revalidates (If-None-Match) before
+		// reusing what it stored. A handler may still say otherwise.
+		c.Set(fiber.HeaderCacheControl, "private, no-cache")
 		return c.Next()
 	}
 }
