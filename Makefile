@@ -10,7 +10,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
+.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
 
 all: lint test
 
@@ -26,7 +26,7 @@ run:
 deps:
 	@if [ ! -d deploy/better-auth/node_modules ]; then cd deploy/better-auth && npm ci --no-audit --no-fund; fi
 
-test: test-unit test-race test-better-auth test-pgbouncer
+test: test-unit test-race test-better-auth test-pgbouncer test-postgres
 
 # Every module's tests; e2e and deploy included. In CI (CI=true) a missing
 # Postgres, Redis or Node is a failure, never a skip.
@@ -51,6 +51,13 @@ test-better-auth: deps
 # in front of Postgres over TLS: what Neon's pooler looks like.
 test-pgbouncer:
 	bash tasks-service/scripts/test-pgbouncer.sh
+
+# The tasks-service suite on the Postgres majors Neon offers (16, 17 — its
+# default — and 18), besides the machine's own: role membership changed in
+# 16. Pinned server builds from npm, checked, cached; see the script.
+PG_MAJORS ?= 16 17 18
+test-postgres:
+	bash tasks-service/scripts/test-postgres.sh $(PG_MAJORS)
 
 test-e2e: deps
 	cd e2e && go test $(GO_TEST_FLAGS) -v ./...
