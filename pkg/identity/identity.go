@@ -48,12 +48,18 @@ type Request struct {
 }
 
 // HashBody returns the SHA-256 of body, as Request.BodySHA256 wants it.
-func HashBody(body []byte) [32]byte { return sha256.Sum256(body) }
+// The empty body's, which most requests (GET, DELETE) sign and verify, is
+// computed once.
+func HashBody(body []byte) [32]byte {
+	if len(body) == 0 {
+		return emptyBodySHA256
+	}
+	return sha256.Sum256(body)
+}
 
-// The hash of the empty body, which most requests (GET, DELETE) sign, and
-// its hex form in the signed text.
+// The hash of the empty body and its hex form in the signed text.
 var (
-	emptyBodySHA256 = HashBody(nil)
+	emptyBodySHA256 = sha256.Sum256(nil)
 	emptyBodyHex    = hex.EncodeToString(emptyBodySHA256[:])
 )
 

@@ -51,7 +51,7 @@ func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Re
 		Method:     c.Method(),
 		Target:     utils.UnsafeString(url[p.Tasks.OriginLen():]),
 		UserID:     sub,
-		BodySHA256: bodyHash(req.Body()),
+		BodySHA256: identity.HashBody(req.Body()),
 	}, c.Context().Time()) // the request's arrival, as authentication saw it
 	req.Header.SetCanonical(hdrUserID, utils.UnsafeBytes(sub)) // copied, never written
 	req.Header.SetCanonical(hdrSignature, sig)
@@ -98,16 +98,6 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 		req.SetBodyRaw(body)
 	}
 	return req
-}
-
-var emptyBodyHash = identity.HashBody(nil)
-
-// bodyHash is identity.HashBody, precomputed for the common empty body.
-func bodyHash(body []byte) [32]byte {
-	if len(body) == 0 {
-		return emptyBodyHash
-	}
-	return identity.HashBody(body)
 }
 
 func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request) error {
