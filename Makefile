@@ -26,22 +26,27 @@ run:
 deps:
 	@if [ ! -d deploy/better-auth/node_modules ]; then cd deploy/better-auth && npm ci --no-audit --no-fund; fi
 
-test: test-unit test-race test-better-auth test-pgbouncer test-postgres
+test: test-unit test-better-auth test-pgbouncer test-postgres
 
-# Every module's tests; e2e and deploy included. In CI (CI=true) a missing
-# Postgres, Redis or Node is a failure, never a skip.
-test-unit: deps
-	@set -e; for m in $(MODULES); do \
-		echo "=== go test $$m"; \
-		(cd $$m && go test $(GO_TEST_FLAGS) ./...); \
-	done
-
-# pkg and the gateway again under the race detector: the deadline watchdog,
+# pkg and the gateway run under the race detector: the deadline watchdog,
 # token cache, rate limiter, metrics and log buffer share state across
 # requests without locks on their hot paths.
+RACE_MODULES := pkg gateway
+
+# Every module's tests, once each; e2e and deploy included, RACE_MODULES
+# with -race. In CI (CI=true) a missing Postgres, Redis or Node is a
+# failure, never a skip.
+test-unit: deps
+	@set -e; for m in $(MODULES); do \
+		flags="$(GO_TEST_FLAGS)"; \
+		case " $(RACE_MODULES) " in *" $$m "*) flags="$$flags -race";; esac; \
+		echo "=== go test $$flags $$m"; \
+		(cd $$m && go test $$flags ./...); \
+	done
+
+# Only the race-detector part of test-unit.
 test-race:
-	cd pkg && go test -race $(GO_TEST_FLAGS) ./...
-	cd gateway && go test -race $(GO_TEST_FLAGS) ./...
+	@set -e; for m in $(RACE_MODULES); do (cd $$m && go test -race $(GO_TEST_FLAGS) ./...); done
 
 # The Better Auth dev server's configuration parsing (node:test).
 test-better-auth: deps
