@@ -153,7 +153,7 @@ type result struct {
 // token. Every target gets the same requests, token included: the proxy
 // forwards it unread, the gateway verifies and strips it, so only what the
 // server under test does differs, not what the load generator sends.
-func newTarget(name string, c *child, path string, tokens []string, conns int) *target {
+func newTarget(name string, c *child, tokens []string, conns int) *target {
 	t := &target{
 		name:    name,
 		child:   c,
@@ -163,7 +163,7 @@ func newTarget(name string, c *child, path string, tokens []string, conns int) *
 	}
 	for i := range conns {
 		req := new(fasthttp.Request)
-		req.SetRequestURI("http://" + c.addr + path)
+		req.SetRequestURI("http://" + c.addr + loadPath)
 		req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
 		t.reqs[i] = req
 	}
@@ -211,6 +211,9 @@ func (t *target) load(d time.Duration) result {
 	}
 	return r
 }
+
+// loadPath is what every load request asks for.
+const loadPath = "/api/tasks"
 
 // warmUp is how long each target is driven, unrecorded, before the first
 // round: connections opened, caches and pools filled.
@@ -264,10 +267,10 @@ func drive(d time.Duration, conns, rounds int) error {
 	}
 
 	targets := []*target{
-		newTarget("upstream direct", up, "/api/tasks", tokens, conns),
-		newTarget("fiber proxy (no auth)", plain, "/api/tasks", tokens, conns),
-		newTarget("fiber proxy + edge", edge, "/api/tasks", tokens, conns),
-		newTarget("gateway (EdDSA JWT)", gw, "/api/tasks", tokens, conns),
+		newTarget("upstream direct", up, tokens, conns),
+		newTarget("fiber proxy (no auth)", plain, tokens, conns),
+		newTarget("fiber proxy + edge", edge, tokens, conns),
+		newTarget("gateway (EdDSA JWT)", gw, tokens, conns),
 	}
 	direct, plainT, edgeT, gwT := targets[0], targets[1], targets[2], targets[3]
 	// Every target's connections are opened and warmed once; then rounds
@@ -308,7 +311,7 @@ func drive(d time.Duration, conns, rounds int) error {
 	hwm := rssKB(gw.cmd.Process.Pid, "VmHWM")
 
 	fmt.Printf("load: %d connections, %d interleaved rounds of %s per target (after %s of warm-up each), all on 127.0.0.1; median round shown\n", conns, rounds, d, warmUp)
-	fmt.Printf("every target gets the same requests: GET /api/tasks with one user's bearer token per connection\n")
+	fmt.Printf("every target gets the same requests: GET %s with one user's bearer token per connection\n", loadPath)
 	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (0: off; else never reached)\n",
 		logLevel, envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
 	fmt.Printf("fiber proxy + edge: the same proxy behind the gateway's edge (request id, security headers, metrics, access log), no authentication\n")
