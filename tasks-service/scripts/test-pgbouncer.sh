@@ -110,10 +110,13 @@ fi
 "$pgbouncer_bin" "${run_as[@]}" "$dir/pgbouncer.ini" >"$dir/stdout.log" 2>&1 &
 pid=$!
 
-# The URL the tests use looks like a Neon console URL. psql gets it without
+# The URL the tests use looks like a Neon console URL. Its
+# channel_binding=require makes the service verify the certificate
+# (verify-full), so it names the throw-away certificate as the root, as
+# Neon's is trusted through the system's roots. psql gets the URL without
 # channel_binding: libpq would insist on SCRAM-SHA-256-PLUS, which PgBouncer
-# 1.18 does not offer (pgdriver authenticates with plain SCRAM-SHA-256).
-url="postgres://postgres:$password@127.0.0.1:$port/test?sslmode=require&channel_binding=require&application_name=gatehouse-test"
+# 1.18 does not offer.
+url="postgres://postgres:$password@127.0.0.1:$port/test?sslmode=require&channel_binding=require&sslrootcert=$dir/server.crt&application_name=gatehouse-test"
 psql_url="postgres://postgres:$password@127.0.0.1:$port/test?sslmode=require"
 for _ in $(seq 1 50); do
   if psql "$psql_url" -Atqc 'SELECT 1' >/dev/null 2>&1; then break; fi

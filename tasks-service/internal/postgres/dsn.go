@@ -28,7 +28,23 @@ type ConnConfig struct {
 	AppName     string
 	TLS         *tls.Config // nil: plaintext
 	DialTimeout time.Duration
+	tlsMode     string // the sslmode in effect when TLS is on, for String
+	tlsNote     string // why tlsMode is stricter than the URL's sslmode
 }
+
+// bindByVerifying explains why channel_binding=require verifies the
+// server's certificate. libpq's channel_binding=require insists on
+// SCRAM-SHA-256-PLUS, which proves that the server at the other end of the
+// TLS channel is the one that knows the password's verifier: a man in the
+// middle (possible under sslmode=require, which accepts any certificate)
+// can neither relay the login nor ask for the password in clear text.
+// pgdriver cannot do SCRAM-SHA-256-PLUS, and it would answer a cleartext or
+// MD5 password request. Verifying the certificate chain and host name
+// (verify-full) stops the same man in the middle before any credential is
+// sent, so that is what channel_binding=require means here; the URL as
+// Neon's console writes it connects, since Neon's certificates are
+// publicly trusted.
+const bindByVerifying = "verify-full for channel_binding=require"
 
 // libpqOnly are parameters that make sense to libpq but not to pgdriver and
 // carry no meaning the service needs; they are dropped instead of becoming SET.
@@ -45,8 +61,9 @@ var libpqOnly = map[string]bool{
 // users write it. sslmode disable/allow/prefer connect in plaintext (pgdriver
 // cannot fall back), require encrypts without verifying the certificate,
 // verify-ca verifies the chain, verify-full also the host name; every TLS
-// mode sends SNI. channel_binding is accepted (pgdriver authenticates with
-// SCRAM-SHA-256 without channel binding) but "require" demands TLS. Neon's
+// mode sends SNI. channel_binding=require demands TLS and, because pgdriver
+// cannot bind SCRAM to the TLS channel (it has no SCRAM-SHA-256-PLUS),
+// turns require and verify-ca into verify-full: see bindByVerifying. Neon's
 // options=endpoint=... is redundant with SNI and dropped; any other options,
 // and unknown parameters, are errors. Errors never contain the password.
 func ParseDSN(dsn string) (ConnConfig, error) {
@@ -102,6 +119,21 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 	mode := take("sslmode")
 	rootCert := take("sslrootcert")
 	cert, key := take("sslcert"), take("sslkey")
+	if rootCert != "" && mode == "require" {
+		mode = "verify-ca" // libpq: require with a root certificate means verify-ca
+	}
+	switch cb := take("channel_binding"); cb {
+	case "", "disable", "prefer":
+	case "require":
+		if mode != "require" && mode != "verify-ca" && mode != "verify-full" {
+			return ConnConfig{}, errors.New("channel_binding=require needs sslmode=require, verify-ca or verify-full")
+		}
+		if mode != "verify-full" {
+			mode, c.tlsNote = "verify-full", bindByVerifying
+		}
+	default:
+		return ConnConfig{}, fmt.Errorf("channel_binding=%q is not one of disable, prefer, require", cb)
+	}
 	switch mode {
 	case "", "disable", "allow", "prefer":
 		if rootCert != "" {
@@ -109,9 +141,6 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 		}
 	case "require":
 		c.TLS = &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // libpq "require" does not verify
-		if rootCert != "" {                                                                           // libpq: require with a root certificate means verify-ca
-			mode = "verify-ca"
-		}
 	case "verify-ca", "verify-full":
 		c.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	default:
@@ -131,6 +160,9 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 	if mode == "verify-ca" {
 		verifyChainOnly(c.TLS)
 	}
+	if c.TLS != nil {
+		c.tlsMode = mode
+	}
 	if c.TLS != nil && (cert != "") != (key != "") {
 		return ConnConfig{}, errors.New("sslcert and sslkey go together")
 	}
@@ -140,16 +172,6 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 			return ConnConfig{}, fmt.Errorf("sslcert/sslkey: %v", err)
 		}
 		c.TLS.Certificates = []tls.Certificate{pair}
-	}
-
-	switch cb := take("channel_binding"); cb {
-	case "", "disable", "prefer":
-	case "require":
-		if c.TLS == nil {
-			return ConnConfig{}, errors.New("channel_binding=require needs sslmode=require or verify-full")
-		}
-	default:
-		return ConnConfig{}, fmt.Errorf("channel_binding=%q is not one of disable, prefer, require", cb)
 	}
 
 	if opt := take("options"); opt != "" {
@@ -213,7 +235,13 @@ func (c ConnConfig) Options() []pgdriver.Option {
 // String is the connection string without its password, for logs.
 func (c ConnConfig) String() string {
 	tlsMode := "off"
-	if c.TLS != nil {
+	switch {
+	case c.TLS == nil:
+	case c.tlsNote != "":
+		tlsMode = c.tlsNote
+	case c.tlsMode != "":
+		tlsMode = c.tlsMode
+	default:
 		tlsMode = "on"
 	}
 	return fmt.Sprintf("postgres://%s@%s/%s (tls %s)", c.User, c.Addr, c.Database, tlsMode)

@@ -8,10 +8,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +62,24 @@ func TestParseDSN(t *testing.T) {
 		{"session options refused", neon + "&options=-c%20search_path%3Devil", "options", nil},
 		{"unknown parameter refused", neon + "&search_path=public", `"search_path"`, nil},
 		{"channel binding needs TLS", "postgres://u:p@h/db?channel_binding=require", "channel_binding", nil},
+		{"channel binding verifies the server", neon, "", func(t *testing.T, c ConnConfig) {
+			if c.TLS == nil || c.TLS.InsecureSkipVerify || c.TLS.VerifyPeerCertificate != nil {
+				t.Fatalf("TLS %v: channel_binding=require must verify chain and host name", tlsVerification(c.TLS))
+			}
+			if !strings.Contains(c.String(), "verify-full for channel_binding=require") {
+				t.Errorf("String() = %s: want the reason for verify-full", c)
+			}
+		}},
+		{"channel binding with a root certificate checks the host too", "postgres://u@h/db?sslmode=require&sslrootcert=system&channel_binding=require", "", func(t *testing.T, c ConnConfig) {
+			if c.TLS == nil || c.TLS.InsecureSkipVerify || c.TLS.VerifyPeerCertificate != nil {
+				t.Errorf("TLS %v: want verify-full, not verify-ca", tlsVerification(c.TLS))
+			}
+		}},
+		{"require alone does not verify", "postgres://u@h/db?sslmode=require&channel_binding=prefer", "", func(t *testing.T, c ConnConfig) {
+			if c.TLS == nil || !c.TLS.InsecureSkipVerify || !strings.Contains(c.String(), "(tls require)") {
+				t.Errorf("TLS %v, %s: libpq's require encrypts without verifying", tlsVerification(c.TLS), c)
+			}
+		}},
 		{"bad sslmode", "postgres://u:p@h/db?sslmode=maybe", "sslmode", nil},
 		{"not postgres", "mysql://u:p@h/db", "scheme", nil},
 		{"no database", "postgres://u:p@h", "database", nil},
@@ -128,7 +151,7 @@ func TestTLSSendsSNI(t *testing.T) {
 		_ = srv.Handshake()
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	cc, err := ParseDSN("postgres://u:p@localhost:" + port + "/db?sslmode=require&channel_binding=require&connect_timeout=2")
+	cc, err := ParseDSN("postgres://u:p@localhost:" + port + "/db?sslmode=require&connect_timeout=2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +193,118 @@ func TestConnectRetriesUntilDeadline(t *testing.T) {
 	if n := strings.Count(logs.String(), "not reachable yet"); n < 2 {
 		t.Errorf("%d attempts logged, want retries", n)
 	}
+}
+
+// TestChannelBindingRequireStopsAManInTheMiddle: a server with a
+// certificate nobody issued asks for the password in clear text, as a man
+// in the middle of a Neon URL's sslmode=require could. With
+// channel_binding=require (the console's URL) the driver refuses the
+// certificate and sends nothing; with sslmode=require alone it hands the
+// password over (what libpq's channel binding exists to prevent); with the
+// certificate trusted through sslrootcert the same URL logs in.
+func TestChannelBindingRequireStopsAManInTheMiddle(t *testing.T) {
+	cert := selfSigned(t)
+	trusted := filepath.Join(t.TempDir(), "root.pem")
+	if err := os.WriteFile(trusted, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		params   string
+		stolen   bool
+		errorHas string
+	}{
+		{"sslmode=require", true, ""},
+		{"sslmode=require&channel_binding=require", false, "certificate"},
+		{"sslmode=verify-ca&sslrootcert=" + trusted + "&channel_binding=require", true, ""},
+	} {
+		t.Run(c.params, func(t *testing.T) {
+			port, password := passwordThief(t, cert)
+			cc, err := ParseDSN("postgres://u:s3cret@localhost:" + port + "/db?connect_timeout=2&" + c.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			db, err := Connect(ctx, cc, PoolOptions{MaxOpen: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil {
+				db.Close()
+				t.Fatal("connected to a server that never finished a login")
+			}
+			if c.errorHas != "" && !strings.Contains(err.Error(), c.errorHas) {
+				t.Errorf("error %v, want one naming the %s", err, c.errorHas)
+			}
+			select {
+			case got := <-password:
+				if !c.stolen {
+					t.Fatalf("password %q sent to an unverified server", got)
+				}
+				if got != "s3cret" {
+					t.Errorf("server got %q", got)
+				}
+			case <-time.After(100 * time.Millisecond):
+				if c.stolen {
+					t.Fatal("no password reached the server: the test did not exercise a login")
+				}
+			}
+		})
+	}
+}
+
+// passwordThief listens on 127.0.0.1, accepts the Postgres TLS request
+// with cert, asks each client for its password in clear text and reports it.
+func passwordThief(t *testing.T, cert tls.Certificate) (port string, password <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan string, 16)
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer raw.Close()
+				_ = raw.SetDeadline(time.Now().Add(2 * time.Second))
+				sslRequest := make([]byte, 8)
+				if _, err := io.ReadFull(raw, sslRequest); err != nil {
+					return
+				}
+				_, _ = raw.Write([]byte("S"))
+				c := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{cert}})
+				var n [4]byte
+				if _, err := io.ReadFull(c, n[:]); err != nil { // startup message
+					return
+				}
+				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(n[:]))-4); err != nil {
+					return
+				}
+				_, _ = c.Write([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 3}) // AuthenticationCleartextPassword
+				var head [5]byte
+				if _, err := io.ReadFull(c, head[:]); err != nil || head[0] != 'p' {
+					return
+				}
+				msg := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
+				if _, err := io.ReadFull(c, msg); err != nil {
+					return
+				}
+				got <- strings.TrimRight(string(msg), "\x00")
+			}()
+		}
+	}()
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, got
+}
+
+// tlsVerification describes how cfg checks the server, for test failures.
+func tlsVerification(cfg *tls.Config) string {
+	if cfg == nil {
+		return "off"
+	}
+	return fmt.Sprintf("InsecureSkipVerify=%v own verifier=%v", cfg.InsecureSkipVerify, cfg.VerifyPeerCertificate != nil)
 }
 
 func selfSigned(t *testing.T) tls.Certificate {
