@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -143,6 +144,96 @@ func TestSpoofingAttempts(t *testing.T) {
 				tc.check(t, s)
 			}
 		})
+	}
+}
+
+// TestRequestSmuggling: a request whose framing two HTTP parsers could
+// read differently (Content-Length and Transfer-Encoding together, two
+// lengths, an unknown or repeated coding, a space before the colon) is
+// either refused with 400 or answered once with Connection: close, so
+// whatever a front proxy made of the bytes after it, the gateway never
+// reads them as a request of the same connection. Each case carries a
+// second request behind the first; the control shows that a cleanly framed
+// pipeline does reach the upstream twice, so the test sees a smuggled
+// request when there is one. What reaches the upstream is re-framed by the
+// gateway: one Content-Length, no Transfer-Encoding.
+func TestRequestSmuggling(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	bearer := "Authorization: Bearer " + h.token("alice")
+	next := req("GET", "/api/tasks?smuggled=1", bearer)
+	post := func(framing ...string) string {
+		return strings.TrimSuffix(req("POST", "/api/tasks", append([]string{bearer}, framing...)...), "\r\n")
+	}
+	cases := []struct {
+		name string
+		raw  string
+	}{
+		{"Content-Length then Transfer-Encoding", post("Content-Length: 4", "Transfer-Encoding: chunked") + "\r\n0\r\n\r\n" + next},
+		{"Transfer-Encoding then a longer Content-Length", post("Transfer-Encoding: chunked", "Content-Length: 90") + "\r\n0\r\n\r\n" + next},
+		{"identity coding with Content-Length", post("Transfer-Encoding: identity", "Content-Length: 0") + "\r\n" + next},
+		{"two Content-Length values", post("Content-Length: 0", "Content-Length: 90") + "\r\n" + next},
+		{"Content-Length list", post("Content-Length: 0, 90") + "\r\n" + next},
+		{"Content-Length with a sign", post("Content-Length: +0") + "\r\n" + next},
+		{"unknown coding", post("Transfer-Encoding: xchunked") + "\r\n0\r\n\r\n" + next},
+		{"chunked then identity", post("Transfer-Encoding: chunked, identity") + "\r\n0\r\n\r\n" + next},
+		{"two Transfer-Encoding fields", post("Transfer-Encoding: chunked", "Transfer-Encoding: identity") + "\r\n0\r\n\r\n" + next},
+		{"space before the colon", post("Transfer-Encoding : chunked") + "\r\n0\r\n\r\n" + next},
+		{"chunk size ended by a bare LF", post("Transfer-Encoding: chunked") + "\r\n1\nx\n0\n\n" + next},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h.tasks.reset()
+			statuses, closed := pipeline(t, h.addr, tc.raw)
+			got := h.tasks.requests()
+			for _, s := range got {
+				if strings.Contains(s.Target, "smuggled") {
+					t.Fatalf("the request behind an ambiguous one reached the upstream (responses %v)", statuses)
+				}
+				if s.Header.Get("Transfer-Encoding") != "" || len(s.Header.Values("Content-Length")) > 1 {
+					t.Errorf("upstream got the client's framing: %v", s.Header)
+				}
+			}
+			switch {
+			case len(statuses) == 1 && statuses[0] == http.StatusBadRequest && len(got) == 0:
+			case len(statuses) == 1 && statuses[0] == http.StatusOK && len(got) == 1 && closed:
+			default:
+				t.Fatalf("responses %v, upstream saw %d, connection closed %v: want one 400, or one answer and the connection closed", statuses, len(got), closed)
+			}
+		})
+	}
+	t.Run("control: a clean pipeline", func(t *testing.T) {
+		h.tasks.reset()
+		statuses, _ := pipeline(t, h.addr, post("Content-Length: 0")+"\r\n"+next)
+		if len(statuses) != 2 || len(h.tasks.requests()) != 2 {
+			t.Fatalf("responses %v, upstream saw %d: want both requests answered", statuses, len(h.tasks.requests()))
+		}
+	})
+}
+
+// pipeline writes raw on a new connection and reads responses until the
+// gateway closes it or is quiet for a second; closed reports which.
+func pipeline(t *testing.T, addr, raw string) (statuses []int, closed bool) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			var ne net.Error
+			return statuses, !(errors.As(err, &ne) && ne.Timeout())
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
 	}
 }
 
