@@ -200,8 +200,10 @@ func TestConnectRetriesUntilDeadline(t *testing.T) {
 // in the middle of a Neon URL's sslmode=require could. With
 // channel_binding=require (the console's URL) the driver refuses the
 // certificate and sends nothing; with sslmode=require alone it hands the
-// password over (what libpq's channel binding exists to prevent); with the
-// certificate trusted through sslrootcert the same URL logs in.
+// password over (what libpq's channel binding exists to prevent). With the
+// certificate trusted through sslrootcert, channel_binding=require still
+// checks the host name that verify-ca alone would not, and a server with
+// the right name gets the login.
 func TestChannelBindingRequireStopsAManInTheMiddle(t *testing.T) {
 	cert := selfSigned(t)
 	trusted := filepath.Join(t.TempDir(), "root.pem")
@@ -209,17 +211,21 @@ func TestChannelBindingRequireStopsAManInTheMiddle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
+		name     string
+		host     string // the certificate names localhost, not 127.0.0.1
 		params   string
 		stolen   bool
 		errorHas string
 	}{
-		{"sslmode=require", true, ""},
-		{"sslmode=require&channel_binding=require", false, "certificate"},
-		{"sslmode=verify-ca&sslrootcert=" + trusted + "&channel_binding=require", true, ""},
+		{"require: any certificate", "localhost", "sslmode=require", true, ""},
+		{"channel binding: unknown issuer refused", "localhost", "sslmode=require&channel_binding=require", false, "certificate"},
+		{"verify-ca: host name not checked", "127.0.0.1", "sslmode=verify-ca&sslrootcert=" + trusted, true, ""},
+		{"channel binding: host name checked", "127.0.0.1", "sslmode=verify-ca&sslrootcert=" + trusted + "&channel_binding=require", false, "certificate"},
+		{"channel binding: trusted server logs in", "localhost", "sslmode=verify-ca&sslrootcert=" + trusted + "&channel_binding=require", true, ""},
 	} {
-		t.Run(c.params, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			port, password := passwordThief(t, cert)
-			cc, err := ParseDSN("postgres://u:s3cret@localhost:" + port + "/db?connect_timeout=2&" + c.params)
+			cc, err := ParseDSN("postgres://u:s3cret@" + c.host + ":" + port + "/db?connect_timeout=2&" + c.params)
 			if err != nil {
 				t.Fatal(err)
 			}
