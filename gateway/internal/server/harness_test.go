@@ -32,6 +32,9 @@ type seen struct {
 	Header    http.Header
 	Body      string
 	VerifyErr error // nil when the identity assertion verified
+	// Framing as the upstream parsed it.
+	TransferEncoding []string
+	ContentLength    int64
 }
 
 // recorder is an upstream that records requests; the tasks upstream also
@@ -49,7 +52,8 @@ func newRecorder(t *testing.T, verify *identity.Verifier, handle func(w http.Res
 	rec := &recorder{verify: verify, handle: handle}
 	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		s := seen{Method: r.Method, Target: r.RequestURI, Header: r.Header.Clone(), Body: string(body)}
+		s := seen{Method: r.Method, Target: r.RequestURI, Header: r.Header.Clone(), Body: string(body),
+			TransferEncoding: r.TransferEncoding, ContentLength: r.ContentLength}
 		if rec.verify != nil {
 			ids := r.Header.Values(identity.HeaderUserID)
 			user := ""
