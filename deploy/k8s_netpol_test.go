@@ -227,6 +227,8 @@ func (m *k8sManifest) networkProblems() []string {
 	conns := []conn{
 		// The paths Gatehouse needs.
 		{internet, gateway, 8080, tcp, true},
+		// /metrics has a port of its own (METRICS_ADDR): not for the internet.
+		{internet, gateway, 9090, tcp, false},
 		{gateway, tasks, 8081, tcp, true},
 		{gateway, redis, 6379, tcp, true},
 		{gateway, kubeDNS, 53, udp, true},

@@ -24,6 +24,7 @@ var Vars = append(gatewayVars, ratelimit.Vars...)
 
 var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
+	{Name: "METRICS_ADDR", Usage: "separate listen address for /metrics alone, host:port (e.g. :9090), so that request counts and runtime details stay off the public port; empty serves /metrics on GATEWAY_ADDR"},
 	{Name: "BETTER_AUTH_URL", Required: true, Usage: "base URL of Better Auth (e.g. https://app.example.com); JWKS_URL, JWT_ISSUER, JWT_AUDIENCE and AUTH_UPSTREAM_URL default from it"},
 	{Name: "JWKS_URL", Usage: "URL of the JWKS; default BETTER_AUTH_URL + /api/auth/jwks"},
 	{Name: "JWT_ISSUER", Usage: "required iss claim; default BETTER_AUTH_URL"},
@@ -55,7 +56,8 @@ var gatewayVars = []settings.Var{
 
 // Config is everything the gateway needs, validated.
 type Config struct {
-	Addr string
+	Addr        string
+	MetricsAddr string // "": /metrics on Addr
 
 	JWKSURL            string
 	Issuer             string
@@ -102,6 +104,14 @@ func Load(env settings.Env) (Config, error) {
 	c.Addr = r.String("GATEWAY_ADDR")
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		r.Fail("GATEWAY_ADDR", "%q is not host:port (e.g. :8080)", c.Addr)
+	}
+	c.MetricsAddr = r.String("METRICS_ADDR")
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			r.Fail("METRICS_ADDR", "%q is not host:port (e.g. :9090)", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			r.Fail("METRICS_ADDR", "%q is GATEWAY_ADDR too; leave it empty to serve /metrics there", c.MetricsAddr)
+		}
 	}
 
 	base := r.URL("BETTER_AUTH_URL")

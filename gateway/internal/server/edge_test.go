@@ -77,6 +77,41 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 	}
 }
 
+// TestMetricsOffThePublicPort: with METRICS_ADDR the public port answers
+// /metrics with a 404 problem, as any unknown path, and the metrics address
+// serves the series of the public traffic and nothing else (no proxying,
+// no health checks).
+func TestMetricsOffThePublicPort(t *testing.T) {
+	h := start(t, map[string]string{"METRICS_ADDR": "127.0.0.1:0"})
+	h.waitReady(t)
+	if resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("alice"))); resp.status != 200 {
+		t.Fatalf("proxied request: %d %s", resp.status, resp.body)
+	}
+	public := h.do(t, req("GET", "/metrics"))
+	if public.status != 404 || strings.Contains(public.body, "http_requests_total") {
+		t.Fatalf("public /metrics: %d %s", public.status, public.body)
+	}
+	public.problem(t)
+
+	resp := doAt(t, h.metricsAddr, req("GET", "/metrics"))
+	want := `http_requests_total{method="GET",route="/api/tasks",service="gateway",status="200"} 1`
+	if resp.status != 200 || !strings.Contains(resp.body, want) {
+		t.Fatalf("metrics address: %d, want %s in %s", resp.status, want, resp.body)
+	}
+	if strings.Contains(resp.body, `route="/metrics"`) {
+		t.Error("scrapes are counted as gateway traffic")
+	}
+	for _, path := range []string{"/api/tasks", "/healthz", "/metrics/../api/tasks"} {
+		r := doAt(t, h.metricsAddr, req("GET", path, "Authorization: Bearer "+h.token("alice")))
+		if r.status != 404 {
+			t.Errorf("metrics address %s: %d, want 404", path, r.status)
+		}
+	}
+	if got := len(h.tasks.requests()); got != 1 {
+		t.Errorf("tasks upstream saw %d requests, want only the one made on the public port", got)
+	}
+}
+
 // TestHSTSOnlyOverHTTPS checks that Strict-Transport-Security is sent when a
 // trusted proxy says the client used HTTPS, and not when a client that
 // reached the gateway directly over HTTP claims so itself.

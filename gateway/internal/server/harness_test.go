@@ -94,14 +94,15 @@ func (r *recorder) reset() {
 }
 
 type harness struct {
-	addr   string
-	iss    *testissuer.Issuer
-	key    testissuer.Key
-	tasks  *recorder
-	auth   *recorder
-	gw     *server.Gateway
-	cancel context.CancelFunc
-	done   chan error
+	addr        string
+	metricsAddr string // set with METRICS_ADDR
+	iss         *testissuer.Issuer
+	key         testissuer.Key
+	tasks       *recorder
+	auth        *recorder
+	gw          *server.Gateway
+	cancel      context.CancelFunc
+	done        chan error
 }
 
 func randomKey(t *testing.T) string {
@@ -173,10 +174,17 @@ func startWith(t *testing.T, env map[string]string, hooks server.Hooks, log *slo
 		t.Fatal(err)
 	}
 	h.addr = ln.Addr().String()
+	var metrics net.Listener // with METRICS_ADDR: where /metrics is served
+	if cfg.MetricsAddr != "" {
+		if metrics, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		h.metricsAddr = metrics.Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- h.gw.Run(ctx, ln) }()
+	go func() { h.done <- h.gw.Serve(ctx, ln, metrics) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -228,7 +236,13 @@ func (r response) problem(t *testing.T) map[string]any {
 // gateway byte for byte) and reads the response.
 func (h *harness) do(t *testing.T, raw string) response {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", h.addr, 2*time.Second)
+	return doAt(t, h.addr, raw)
+}
+
+// doAt sends raw to addr on a new connection and reads one response.
+func doAt(t *testing.T, addr, raw string) response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,9 +40,12 @@ type Hooks struct {
 
 // Gateway is a configured, not yet running gateway.
 type Gateway struct {
-	App   *fiber.App
-	Keys  *jwks.Store
-	Authn *authn.Authenticator
+	App *fiber.App
+	// Metrics serves /metrics alone when METRICS_ADDR is set; nil when
+	// /metrics is one of App's routes.
+	Metrics *fiber.App
+	Keys    *jwks.Store
+	Authn   *authn.Authenticator
 	// deadlines enforces the client and upstream connections' timeouts.
 	deadlines *deadline.Watchdog
 	// clients decides the client address and scheme, as the proxy does.
@@ -152,7 +155,11 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		}
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
-	app.Get("/metrics", metrics.Handler())
+	if cfg.MetricsAddr == "" {
+		app.Get("/metrics", metrics.Handler())
+	} else {
+		g.Metrics = g.metricsApp(metrics.Handler())
+	}
 
 	// Every /api route is one Fiber handler unless a hook is installed:
 	// the path check, authentication and forwarding are plain calls, not a
@@ -192,6 +199,24 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	return app
 }
 
+// metricsApp serves handler at /metrics and a 404 problem for anything
+// else: the app for METRICS_ADDR, which Prometheus scrapes and the public
+// never reaches. Its few connections keep fasthttp's own timeouts.
+func (g *Gateway) metricsApp(handler fiber.Handler) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "gatehouse-gateway-metrics",
+		DisableStartupMessage: true,
+		CaseSensitive:         true,
+		ReadTimeout:           g.cfg.ReadTimeout,
+		WriteTimeout:          g.cfg.WriteTimeout,
+		IdleTimeout:           g.cfg.IdleTimeout,
+		ErrorHandler:          g.handleError,
+	})
+	app.Get("/metrics", handler)
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return app
+}
+
 // route returns the handlers of an /api route: prepare (which refuses the
 // request by returning an error), the hook when set, then handle. Without a
 // hook they are one handler.
@@ -221,11 +246,35 @@ func (g *Gateway) checkAndAuthenticate(c *fiber.Ctx) error {
 	return g.authenticate(c)
 }
 
-// Run fetches the JWKS in the background (readiness follows it), serves on
-// ln until ctx ends, then stops accepting and waits up to the shutdown
-// timeout for in-flight requests. It returns nil after a clean drain.
+// Run serves the gateway on ln and, when METRICS_ADDR is set, /metrics on
+// a listener of its own; see Serve.
 func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
+	var metrics net.Listener
+	if g.Metrics != nil {
+		var err error
+		if metrics, err = net.Listen("tcp", g.cfg.MetricsAddr); err != nil {
+			ln.Close()
+			g.Close()
+			return fmt.Errorf("METRICS_ADDR: cannot listen on %s: %w", g.cfg.MetricsAddr, err)
+		}
+	}
+	return g.Serve(ctx, ln, metrics)
+}
+
+// Serve fetches the JWKS in the background (readiness follows it), serves
+// the gateway on ln and, when the gateway has a metrics app, /metrics on
+// metrics, until ctx ends; then it stops accepting and waits up to the
+// shutdown timeout for in-flight requests. It returns nil after a clean
+// drain.
+func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	defer g.Close()
+	if (metrics != nil) != (g.Metrics != nil) {
+		ln.Close()
+		if metrics != nil {
+			metrics.Close()
+		}
+		return errors.New("serve: a metrics listener goes with METRICS_ADDR, and only with it")
+	}
 	// Closed connections linger so that a client refused mid-upload (413)
 	// reads the problem instead of a reset; Go's net/http waits 500 ms too.
 	ln = g.deadlines.ServerListener(linger.Listener(ln, 500*time.Millisecond), deadline.ServerTimeouts{
@@ -239,12 +288,31 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- g.App.Listener(ln) }()
 	g.log.Info("gateway listening", "addr", ln.Addr().String())
+	var merrc chan error // stays nil (never ready) without a metrics server
+	if metrics != nil {
+		merrc = make(chan error, 1)
+		go func() { merrc <- g.Metrics.Listener(metrics) }()
+		g.log.Info("metrics listening", "addr", metrics.Addr().String(), "path", "/metrics")
+	}
 	select {
 	case err := <-errc:
+		if g.Metrics != nil {
+			_ = g.Metrics.Shutdown()
+		}
 		return fmt.Errorf("serve: %w", err)
+	case err := <-merrc:
+		_ = g.App.Shutdown()
+		return fmt.Errorf("serve metrics: %w", err)
 	case <-ctx.Done():
 	}
 	g.log.Info("shutting down; draining in-flight requests", "timeout", g.cfg.ShutdownTimeout.String())
+	if g.Metrics != nil {
+		// Scrapes go on while the gateway drains.
+		defer func() {
+			_ = g.Metrics.ShutdownWithTimeout(time.Second)
+			<-merrc
+		}()
+	}
 	if err := g.App.ShutdownWithTimeout(g.cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -478,5 +479,76 @@ func TestCloseWithoutRun(t *testing.T) {
 	case <-g.Watchdog().Done():
 	default:
 		t.Fatal("watchdog still running after Close")
+	}
+}
+
+// TestRunOpensMetricsAddr: Run listens on METRICS_ADDR itself and serves
+// /metrics there; a METRICS_ADDR already taken stops the start with an
+// error naming the variable, and the gateway's own listener is closed.
+func TestRunOpensMetricsAddr(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	gateway := func(metricsAddr string) (*server.Gateway, net.Listener) {
+		cfg, err := config.Load(settings.MapEnv(map[string]string{
+			"BETTER_AUTH_URL":   "http://127.0.0.1:1",
+			"TASKS_SERVICE_URL": "http://127.0.0.1:1",
+			"IDENTITY_KEYS":     "k1:" + randomKey(t),
+			"METRICS_ADDR":      metricsAddr,
+			"LOG_LEVEL":         "error",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := server.New(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), server.Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, ln
+	}
+
+	g, ln := gateway(taken.Addr().String())
+	err = g.Run(context.Background(), ln)
+	if err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
+		t.Fatalf("Run with a taken METRICS_ADDR: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the gateway's listener is still open after Run failed")
+	}
+
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	g, ln = gateway(addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx, ln) }()
+	var resp response
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			resp = doAt(t, addr, req("GET", "/metrics"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing listens on METRICS_ADDR")
+		}
+	}
+	if resp.status != 200 || !strings.Contains(resp.body, "go_goroutines") {
+		t.Errorf("METRICS_ADDR /metrics: %d %.200s", resp.status, resp.body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
 	}
 }
