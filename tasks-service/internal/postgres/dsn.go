@@ -28,8 +28,9 @@ type ConnConfig struct {
 	AppName     string
 	TLS         *tls.Config // nil: plaintext
 	DialTimeout time.Duration
-	tlsMode     string // the sslmode in effect when TLS is on, for String
-	tlsNote     string // why tlsMode is stricter than the URL's sslmode
+	// tlsMode is the sslmode in effect, for String: "" for plaintext,
+	// bindByVerifying when channel_binding made it stricter than the URL's.
+	tlsMode string
 }
 
 // bindByVerifying explains why channel_binding=require verifies the
@@ -122,15 +123,15 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 	if rootCert != "" && mode == "require" {
 		mode = "verify-ca" // libpq: require with a root certificate means verify-ca
 	}
+	bindingVerifies := false
 	switch cb := take("channel_binding"); cb {
 	case "", "disable", "prefer":
 	case "require":
 		if mode != "require" && mode != "verify-ca" && mode != "verify-full" {
 			return ConnConfig{}, errors.New("channel_binding=require needs sslmode=require, verify-ca or verify-full")
 		}
-		if mode != "verify-full" {
-			mode, c.tlsNote = "verify-full", bindByVerifying
-		}
+		bindingVerifies = mode != "verify-full"
+		mode = "verify-full"
 	default:
 		return ConnConfig{}, fmt.Errorf("channel_binding=%q is not one of disable, prefer, require", cb)
 	}
@@ -160,7 +161,11 @@ func ParseDSN(dsn string) (ConnConfig, error) {
 	if mode == "verify-ca" {
 		verifyChainOnly(c.TLS)
 	}
-	if c.TLS != nil {
+	switch {
+	case c.TLS == nil:
+	case bindingVerifies:
+		c.tlsMode = bindByVerifying
+	default:
 		c.tlsMode = mode
 	}
 	if c.TLS != nil && (cert != "") != (key != "") {
@@ -234,15 +239,9 @@ func (c ConnConfig) Options() []pgdriver.Option {
 
 // String is the connection string without its password, for logs.
 func (c ConnConfig) String() string {
-	tlsMode := "off"
-	switch {
-	case c.TLS == nil:
-	case c.tlsNote != "":
-		tlsMode = c.tlsNote
-	case c.tlsMode != "":
-		tlsMode = c.tlsMode
-	default:
-		tlsMode = "on"
+	tlsMode := c.tlsMode
+	if tlsMode == "" {
+		tlsMode = "off"
 	}
 	return fmt.Sprintf("postgres://%s@%s/%s (tls %s)", c.User, c.Addr, c.Database, tlsMode)
 }
