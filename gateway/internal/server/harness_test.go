@@ -239,18 +239,27 @@ func (h *harness) do(t *testing.T, raw string) response {
 	return doAt(t, h.addr, raw)
 }
 
-// doAt sends raw to addr on a new connection and reads one response.
-func doAt(t *testing.T, addr, raw string) response {
+// send opens a connection to addr, writes raw on it and returns it with
+// a 10 s deadline for the answers.
+func send(t *testing.T, addr, raw string) net.Conn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(conn, raw); err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
+	return conn
+}
+
+// doAt sends raw to addr on a new connection and reads one response.
+func doAt(t *testing.T, addr, raw string) response {
+	t.Helper()
+	conn := send(t, addr, raw)
+	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("reading response to %q: %v", strings.SplitN(raw, "\r\n", 2)[0], err)

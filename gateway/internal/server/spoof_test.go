@@ -215,14 +215,8 @@ func TestRequestSmuggling(t *testing.T) {
 // gateway closes it or is quiet for a second; closed reports which.
 func pipeline(t *testing.T, addr, raw string) (statuses []int, closed bool) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := send(t, addr, raw)
 	defer conn.Close()
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatal(err)
-	}
 	br := bufio.NewReader(conn)
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
