@@ -136,14 +136,14 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 
 	app.Use(Edge(g.log, metrics, g.clients))
 	if len(cfg.CORSAllowedOrigins) > 0 {
-		app.Use(cors.New(cors.Config{
+		app.Use(corsForAllowedOriginsOnly(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSAllowedOrigins, ","),
 			AllowCredentials: true,
 			AllowMethods:     "GET,HEAD,POST,PUT,PATCH,DELETE",
 			AllowHeaders:     "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID",
 			ExposeHeaders:    "ETag,Location,X-Request-ID,Set-Auth-Jwt,WWW-Authenticate,Retry-After",
 			MaxAge:           600,
-		}))
+		})))
 	}
 
 	app.Get("/healthz", func(c *fiber.Ctx) error {
@@ -197,6 +197,29 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
+}
+
+// corsForAllowedOriginsOnly wraps Fiber's CORS middleware, which also
+// sends the policy (Access-Control-Allow-Methods, -Allow-Headers,
+// -Expose-Headers, -Max-Age) to origins it does not allow — without the
+// Access-Control-Allow-Origin that would let a browser use it, so nothing is
+// granted, but the policy is advertised to sites it does not apply to. Such
+// responses lose those headers, as rs/cors and Envoy send none; Max-Age,
+// which means something only on a preflight, leaves other responses too.
+func corsForAllowedOriginsOnly(corsHandler fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := corsHandler(c)
+		h := &c.Response().Header
+		if len(h.Peek(fiber.HeaderAccessControlAllowOrigin)) == 0 {
+			h.Del(fiber.HeaderAccessControlAllowMethods)
+			h.Del(fiber.HeaderAccessControlAllowHeaders)
+			h.Del(fiber.HeaderAccessControlExposeHeaders)
+			h.Del(fiber.HeaderAccessControlMaxAge)
+		} else if c.Method() != fiber.MethodOptions {
+			h.Del(fiber.HeaderAccessControlMaxAge)
+		}
+		return err
+	}
 }
 
 // metricsApp serves handler at /metrics and a 404 problem for anything

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +277,70 @@ func TestCORS(t *testing.T) {
 	if len(h.tasks.requests()) != 1 {
 		t.Fatalf("preflights reached the upstream: %d requests", len(h.tasks.requests()))
 	}
+}
+
+// TestCORSOriginConfusion: origins an attacker's page can present that
+// merely resemble the allowed one get no CORS header at all, preflight or
+// not: no grant, so a browser never hands them a credentialed response, and
+// not the policy either. The allowed origin's grants say Vary: Origin, so no
+// shared cache serves one origin's grant to another.
+func TestCORSOriginConfusion(t *testing.T) {
+	h := start(t, nil) // CORS_ALLOWED_ORIGINS=https://app.example.com
+	h.waitReady(t)
+	bearer := "Authorization: Bearer " + h.token("alice")
+	for _, origin := range []string{
+		"null", // sandboxed iframes, data: and file: documents
+		"https://app.example.com.evil.example",
+		"https://evilapp.example.com",
+		"https://sub.app.example.com",
+		"https://app.example.co",
+		"http://app.example.com",
+		"https://app.example.com:8443",
+		"https://app.example.com/",
+		"https://app.example.com, https://evil.example",
+		"https://app.example.com%2f.evil.example",
+		"*",
+	} {
+		t.Run(origin, func(t *testing.T) {
+			for _, r := range []string{
+				req("OPTIONS", "/api/tasks", "Origin: "+origin, "Access-Control-Request-Method: DELETE", "Access-Control-Request-Headers: authorization"),
+				req("GET", "/api/tasks", "Origin: "+origin, bearer),
+				req("POST", "/api/auth/sign-in/email", "Origin: "+origin),
+			} {
+				resp := h.do(t, r)
+				for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", "Access-Control-Expose-Headers"} {
+					if v := resp.header.Get(name); v != "" {
+						t.Errorf("%s: %d with %s: %q", strings.SplitN(r, "\r\n", 2)[0], resp.status, name, v)
+					}
+				}
+			}
+		})
+	}
+	for _, r := range []string{
+		req("OPTIONS", "/api/tasks", "Origin: https://app.example.com", "Access-Control-Request-Method: DELETE"),
+		req("GET", "/api/tasks", "Origin: https://app.example.com", bearer),
+	} {
+		resp := h.do(t, r)
+		if resp.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !slices.Contains(varies(resp.header), "origin") {
+			t.Errorf("%s from the allowed origin: %d %v", strings.SplitN(r, "\r\n", 2)[0], resp.status, resp.header)
+		}
+		// Max-Age is a preflight's; ETag and Location are for scripts.
+		preflight := strings.HasPrefix(r, "OPTIONS")
+		if (resp.header.Get("Access-Control-Max-Age") != "") != preflight || !strings.Contains(resp.header.Get("Access-Control-Expose-Headers"), "ETag") {
+			t.Errorf("%s from the allowed origin: %v", strings.SplitN(r, "\r\n", 2)[0], resp.header)
+		}
+	}
+}
+
+// varies returns the field names of every Vary header, lower-cased.
+func varies(h http.Header) []string {
+	var names []string
+	for _, v := range h.Values("Vary") {
+		for _, f := range strings.Split(v, ",") {
+			names = append(names, strings.ToLower(strings.TrimSpace(f)))
+		}
+	}
+	return names
 }
 
 func TestJWKSOutageAndRotation(t *testing.T) {
