@@ -262,14 +262,20 @@ func doAt(t *testing.T, addr, raw string) response {
 	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("reading response to %q: %v", strings.SplitN(raw, "\r\n", 2)[0], err)
+		t.Fatalf("reading response to %q: %v", requestLine(raw), err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(body)}
 }
 
-// req builds a raw request with a Host header and Connection: close.
+// requestLine is the first line of the raw request raw, for messages.
+func requestLine(raw string) string {
+	line, _, _ := strings.Cut(raw, "\r\n")
+	return line
+}
+
+// req builds a raw request with a Host header.
 func req(method, target string, headers ...string) string {
 	var b strings.Builder
 	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: gateway.test\r\n")

@@ -310,7 +310,7 @@ func TestCORSOriginConfusion(t *testing.T) {
 				resp := h.do(t, r)
 				for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", "Access-Control-Expose-Headers"} {
 					if v := resp.header.Get(name); v != "" {
-						t.Errorf("%s: %d with %s: %q", strings.SplitN(r, "\r\n", 2)[0], resp.status, name, v)
+						t.Errorf("%s: %d with %s: %q", requestLine(r), resp.status, name, v)
 					}
 				}
 			}
@@ -322,12 +322,12 @@ func TestCORSOriginConfusion(t *testing.T) {
 	} {
 		resp := h.do(t, r)
 		if resp.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !slices.Contains(varies(resp.header), "origin") {
-			t.Errorf("%s from the allowed origin: %d %v", strings.SplitN(r, "\r\n", 2)[0], resp.status, resp.header)
+			t.Errorf("%s from the allowed origin: %d %v", requestLine(r), resp.status, resp.header)
 		}
 		// Max-Age is a preflight's; ETag and Location are for scripts.
 		preflight := strings.HasPrefix(r, "OPTIONS")
 		if (resp.header.Get("Access-Control-Max-Age") != "") != preflight || !strings.Contains(resp.header.Get("Access-Control-Expose-Headers"), "ETag") {
-			t.Errorf("%s from the allowed origin: %v", strings.SplitN(r, "\r\n", 2)[0], resp.header)
+			t.Errorf("%s from the allowed origin: %v", requestLine(r), resp.header)
 		}
 	}
 }
