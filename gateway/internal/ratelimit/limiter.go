@@ -70,10 +70,11 @@ func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool), headers Header
 		if !ok || k == "" {
 			return c.Next()
 		}
-		// The request context ends with the server; Redis calls have their
-		// own timeout. The request counts at its arrival.
-		fctx := c.Context()
-		d := l.AllowAt(fctx, k, fctx.Time())
+		// Redis calls have their own timeout. The context is Fiber's user
+		// context, never the pooled *fasthttp.RequestCtx: a timer derived
+		// from that would read it after fasthttp reset it for the next
+		// request. The request counts at its arrival.
+		d := l.AllowAt(c.UserContext(), k, c.Context().Time())
 		if !d.Allowed {
 			retry := ceilSeconds(d.RetryAfter)
 			setHeaders(c, d, retry)

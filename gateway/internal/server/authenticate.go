@@ -27,11 +27,11 @@ func (g *Gateway) authenticate(c *fiber.Ctx) error {
 	if err := g.checkCookieOrigin(c, src); err != nil {
 		return err
 	}
-	// The request context ends with the server; a key fetch for an unknown
-	// kid has its own timeout. The token is checked as of the request's
+	// A key fetch for an unknown kid has its own timeout. The context is
+	// Fiber's user context, never the pooled *fasthttp.RequestCtx (see
+	// TestNoPooledRequestContext). The token is checked as of the request's
 	// arrival, the instant the rate limit and the signature use too.
-	fctx := c.Context()
-	p, err := g.Authn.VerifyAt(fctx, tok, fctx.Time())
+	p, err := g.Authn.VerifyAt(c.UserContext(), tok, c.Context().Time())
 	if err != nil {
 		return g.authError(err)
 	}

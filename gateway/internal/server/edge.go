@@ -42,7 +42,7 @@ func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver)
 		status := c.Response().StatusCode()
 		metrics.Observe(c.Method(), observe.RouteLabel(c), status, d)
 		sub, _ := Subject(c)
-		observe.LogAccess(c.Context(), log, &observe.Access{
+		observe.LogAccess(c.UserContext(), log, &observe.Access{
 			RequestID: id,
 			Method:    c.Method(),
 			Route:     c.Route().Path,
