@@ -235,7 +235,7 @@ var stdMethods = [...]string{
 func (m *Metrics) Handler() fiber.Handler {
 	h := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	return func(c *fiber.Ctx) error {
-		h(c.Context())
+		h(c.Context()) // pooled: promhttp writes the response before h returns
 		return nil
 	}
 }

@@ -74,7 +74,6 @@ func (p *Proxy) ToAuth(c *fiber.Ctx) error {
 // and the body bytes as received.
 func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fasthttp.Request {
 	src := c.Request()
-	fctx := c.Context()
 	req := fasthttp.AcquireRequest()
 	// The client's header names arrive normalised by the server's parser
 	// (and the gateway's own are written canonical): copying them need not
@@ -83,11 +82,11 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	CopyHeaders(&req.Header, &src.Header, flags)
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, url)
-	if ip := p.Clients.Of(&src.Header, fctx.RemoteIP()); ip.IsValid() {
+	if ip := p.Clients.Of(&src.Header, c.Context().RemoteIP()); ip.IsValid() {
 		var buf [64]byte
 		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(buf[:0]))
 	}
-	req.Header.SetCanonical(hdrForwardedProto, p.Clients.Scheme(&src.Header, fctx.IsTLS()))
+	req.Header.SetCanonical(hdrForwardedProto, p.Clients.Scheme(&src.Header, c.Context().IsTLS()))
 	if host := src.Header.Host(); len(host) > 0 {
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
