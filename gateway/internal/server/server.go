@@ -126,12 +126,15 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		BodyLimit:                    cfg.BodyLimit,
 		ReadBufferSize:               16<<10 + cfg.MaxTokenBytes,
 		DisablePreParseMultipartForm: true,
-		ErrorHandler:                 g.handleError,
+		// Bodies are read by the handlers, after authentication (readBody).
+		StreamRequestBody: true,
+		ErrorHandler:      g.handleError,
 		// No ReadTimeout, WriteTimeout or IdleTimeout here: Run's listener
 		// applies them per connection (deadline.ServerListener) without
 		// the three clock reads and deadline updates fasthttp would make
 		// per request.
 	})
+	app.Server().ExpectHandler = g.expectContinue
 	metrics := observe.NewMetrics("gateway")
 
 	app.Use(Edge(g.log, metrics, g.clients))
@@ -165,11 +168,19 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	// the path check, authentication and forwarding are plain calls, not a
 	// middleware chain that Fiber would match route by route.
 	api := app.Group("/api")
-	toAuth := route(checkRequest, hooks.Auth, px.ToAuth)
+	toAuth := route(checkRequest, hooks.Auth, func(c *fiber.Ctx) error {
+		if err := readBody(c, cfg.BodyLimit); err != nil {
+			return err
+		}
+		return px.ToAuth(c)
+	})
 	api.All("/auth", toAuth...)
 	api.All("/auth/*", toAuth...)
 
 	toTasks := route(g.checkAndAuthenticate, hooks.PerUser, func(c *fiber.Ctx) error {
+		if err := readBody(c, cfg.BodyLimit); err != nil {
+			return err
+		}
 		sub, _ := Subject(c)
 		return px.ToTasks(c, sub, c.Request().URI().PathOriginal())
 	})
@@ -180,6 +191,9 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		sub, _ := Subject(c)
 		canonical, err := compatPath(c.Request().URI().PathOriginal(), sub)
 		if err != nil {
+			return err
+		}
+		if err := readBody(c, cfg.BodyLimit); err != nil {
 			return err
 		}
 		return px.ToTasks(c, sub, canonical)
