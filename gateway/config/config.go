@@ -42,6 +42,7 @@ var gatewayVars = []settings.Var{
 	{Name: "AUTH_UPSTREAM_URL", Usage: "where /api/auth/* is proxied untouched; default BETTER_AUTH_URL"},
 	{Name: "IDENTITY_KEYS", Required: true, Secret: true, Usage: "identity signing keys kid:base64key[,kid:base64key...], each >= 32 random bytes; the first signs (e.g. k1:$(openssl rand -base64 32))"},
 	{Name: "CORS_ALLOWED_ORIGINS", Usage: "comma-separated origins allowed with credentials (e.g. https://app.example.com,http://localhost:3000); empty disables CORS"},
+	{Name: "CORS_ALLOWED_HEADERS", Default: "traceparent,tracestate,baggage", Usage: "comma-separated request headers a frontend in CORS_ALLOWED_ORIGINS may send besides those the API reads (Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key and X-Request-ID are always allowed); the default lets W3C trace context through (e.g. traceparent,tracestate,baggage,X-Requested-With)"},
 	{Name: "BODY_LIMIT", Default: "1048576", Usage: "largest request body in bytes (1024-104857600)"},
 	{Name: "READ_TIMEOUT", Default: "15s", Usage: "time to read a client request, headers and body (e.g. 15s)"},
 	{Name: "WRITE_TIMEOUT", Default: "30s", Usage: "time to write a response to a client (e.g. 30s)"},
@@ -75,6 +76,9 @@ type Config struct {
 	AuthURL            *url.URL
 	IdentityKeys       *identity.Keyring
 	CORSAllowedOrigins []string
+	// CORSAllowedHeaders are the request headers allowed cross-origin
+	// beyond those the API reads.
+	CORSAllowedHeaders []string
 
 	BodyLimit           int
 	ReadTimeout         time.Duration
@@ -190,6 +194,14 @@ func Load(env settings.Env) (Config, error) {
 		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
 	}
 
+	for _, h := range r.List("CORS_ALLOWED_HEADERS") {
+		if !validToken(h) || h == "*" {
+			r.Fail("CORS_ALLOWED_HEADERS", "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~; no wildcard; e.g. X-Requested-With)", h)
+			continue
+		}
+		c.CORSAllowedHeaders = append(c.CORSAllowedHeaders, h)
+	}
+
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 100<<20)
 	c.ReadTimeout = r.Duration("READ_TIMEOUT")
 	c.WriteTimeout = r.Duration("WRITE_TIMEOUT")
@@ -227,6 +239,21 @@ func validOrigin(o string) bool {
 		return false
 	}
 	return u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil && strings.TrimRight(o, "/") == o
+}
+
+// validToken reports whether s is an RFC 9110 token, the syntax of a field
+// name.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func validCookieName(s string) bool {

@@ -144,15 +144,23 @@ func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
 
 // CopyResponse moves an upstream response onto dst. Headers the gateway
 // already set win: CORS (Access-Control-*) and the request id are never
-// taken from an upstream; hop-by-hop headers stay behind; repeated headers
-// and every Set-Cookie pass unchanged.
+// taken from an upstream, except that the names an upstream lists in
+// Access-Control-Expose-Headers join the gateway's list (mergeExposed);
+// hop-by-hop headers stay behind; repeated headers and every Set-Cookie
+// pass unchanged.
 func CopyResponse(dst, src *fasthttp.Response) {
 	dst.SetStatusCode(src.StatusCode())
 	var seen [16][]byte
 	n := 0
 OUTER:
 	for k, v := range src.Header.All() {
-		if skipResponseHeader(k) || hasPrefixFold(k, "access-control-") {
+		if skipResponseHeader(k) {
+			continue
+		}
+		if hasPrefixFold(k, "access-control-") {
+			if strings.EqualFold(string(k), fasthttp.HeaderAccessControlExposeHeaders) {
+				mergeExposed(&dst.Header, v)
+			}
 			continue
 		}
 		if string(k) == fasthttp.HeaderSetCookie || bytes.EqualFold(k, []byte(fasthttp.HeaderVary)) {

@@ -144,6 +144,12 @@ func startWith(t *testing.T, env map[string]string, hooks server.Hooks, log *slo
 		http.SetCookie(w, &http.Cookie{Name: "better-auth.session_token", Value: "tok123", Path: "/", HttpOnly: true})
 		http.SetCookie(w, &http.Cookie{Name: "better-auth.session_data", Value: "data456", Path: "/", HttpOnly: true})
 		w.Header().Set("Set-Auth-Jwt", "header.payload.sig")
+		// As Better Auth's bearer and jwt plugins answer: the session token
+		// and the JWT in headers that a frontend is meant to read. The
+		// wildcard grant is what an upstream must never add to the gateway's.
+		w.Header().Set("Set-Auth-Token", "tok123.sig")
+		w.Header().Set("Access-Control-Expose-Headers", "set-auth-jwt, set-auth-token")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"user":{"id":"alice"}}`)
 	})

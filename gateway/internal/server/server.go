@@ -143,7 +143,7 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 			AllowOrigins:     strings.Join(cfg.CORSAllowedOrigins, ","),
 			AllowCredentials: true,
 			AllowMethods:     "GET,HEAD,POST,PUT,PATCH,DELETE",
-			AllowHeaders:     "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID",
+			AllowHeaders:     strings.Join(append([]string{apiRequestHeaders}, cfg.CORSAllowedHeaders...), ","),
 			ExposeHeaders:    "ETag,Location,X-Request-ID,Set-Auth-Jwt,WWW-Authenticate,Retry-After",
 			MaxAge:           600,
 		})))
@@ -212,6 +212,10 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return app
 }
+
+// apiRequestHeaders are the request headers the API reads, always allowed
+// cross-origin; CORS_ALLOWED_HEADERS adds to them.
+const apiRequestHeaders = "Authorization,Content-Type,If-Match,If-None-Match,Idempotency-Key,X-Request-ID"
 
 // corsForAllowedOriginsOnly wraps Fiber's CORS middleware, which also
 // sends the policy (Access-Control-Allow-Methods, -Allow-Headers,

@@ -279,6 +279,103 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestCORSExposesWhatBetterAuthExposes: Better Auth lists set-auth-token
+// (bearer plugin) and set-auth-jwt (jwt plugin) in its own
+// Access-Control-Expose-Headers; a frontend in CORS_ALLOWED_ORIGINS must be
+// able to read them through the gateway, next to what the gateway exposes.
+// Better Auth's other Access-Control-* headers never pass, and a foreign
+// origin gets no expose list at all (TestCORSOriginConfusion).
+func TestCORSExposesWhatBetterAuthExposes(t *testing.T) {
+	h := start(t, nil) // CORS_ALLOWED_ORIGINS=https://app.example.com
+	h.waitReady(t)
+	resp := h.do(t, reqWithBody("POST", "/api/auth/sign-in/email", `{}`, "Origin: https://app.example.com", "Content-Type: application/json"))
+	exposed := listValues(resp.header, "Access-Control-Expose-Headers")
+	for _, name := range []string{"set-auth-token", "set-auth-jwt", "etag", "www-authenticate"} {
+		if !slices.Contains(exposed, name) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", resp.header.Values("Access-Control-Expose-Headers"), name)
+		}
+	}
+	if len(exposed) != len(slices.Compact(slices.Sorted(slices.Values(exposed)))) {
+		t.Errorf("Access-Control-Expose-Headers repeats a name: %q", resp.header.Values("Access-Control-Expose-Headers"))
+	}
+	if got := resp.header.Values("Access-Control-Allow-Origin"); len(got) != 1 || got[0] != "https://app.example.com" {
+		t.Errorf("Access-Control-Allow-Origin %q: the upstream's wildcard leaked", got)
+	}
+	if resp.header.Get("Set-Auth-Token") != "tok123.sig" {
+		t.Errorf("Set-Auth-Token %q", resp.header.Get("Set-Auth-Token"))
+	}
+
+	// Without CORS the gateway grants nothing, and Better Auth cannot either.
+	h2 := start(t, map[string]string{"CORS_ALLOWED_ORIGINS": ""})
+	h2.waitReady(t)
+	resp = h2.do(t, reqWithBody("POST", "/api/auth/sign-in/email", `{}`, "Origin: https://app.example.com", "Content-Type: application/json"))
+	for name := range resp.header {
+		if strings.HasPrefix(strings.ToLower(name), "access-control-") {
+			t.Errorf("CORS disabled, yet %s: %q", name, resp.header.Values(name))
+		}
+	}
+}
+
+// TestCORSRequestHeaders: a preflight succeeds only when every header the
+// page asks for is in Access-Control-Allow-Headers. W3C trace context
+// (traceparent, tracestate, baggage) is allowed by default, as are the
+// headers the API reads; CORS_ALLOWED_HEADERS replaces the extras.
+func TestCORSRequestHeaders(t *testing.T) {
+	preflight := func(h *harness, headers string) []string {
+		t.Helper()
+		resp := h.do(t, req("OPTIONS", "/api/tasks", "Origin: https://app.example.com", "Access-Control-Request-Method: POST", "Access-Control-Request-Headers: "+headers))
+		if resp.status != 204 || resp.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" {
+			t.Fatalf("preflight: %d %v", resp.status, resp.header)
+		}
+		return listValues(resp.header, "Access-Control-Allow-Headers")
+	}
+	missing := func(allowed []string, names ...string) []string {
+		var out []string
+		for _, n := range names {
+			if !slices.Contains(allowed, n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	api := []string{"authorization", "content-type", "if-match", "if-none-match", "idempotency-key", "x-request-id"}
+	trace := []string{"traceparent", "tracestate", "baggage"}
+
+	h := start(t, nil)
+	h.waitReady(t)
+	allowed := preflight(h, "authorization,content-type,traceparent,tracestate,baggage")
+	if m := missing(allowed, append(api, trace...)...); len(m) > 0 {
+		t.Errorf("default: %v not allowed (allowed %v)", m, allowed)
+	}
+	if slices.Contains(allowed, "x-requested-with") {
+		t.Errorf("default allows X-Requested-With: %v", allowed)
+	}
+
+	h2 := start(t, map[string]string{"CORS_ALLOWED_HEADERS": "X-Requested-With,traceparent"})
+	h2.waitReady(t)
+	allowed = preflight(h2, "x-requested-with,authorization")
+	if m := missing(allowed, append(api, "x-requested-with", "traceparent")...); len(m) > 0 {
+		t.Errorf("CORS_ALLOWED_HEADERS=X-Requested-With,traceparent: %v not allowed (allowed %v)", m, allowed)
+	}
+	if slices.Contains(allowed, "baggage") {
+		t.Errorf("CORS_ALLOWED_HEADERS replaces the extras, yet baggage is allowed: %v", allowed)
+	}
+}
+
+// listValues returns the comma-separated names of every name header,
+// lower-cased.
+func listValues(h http.Header, name string) []string {
+	var out []string
+	for _, v := range h.Values(name) {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // TestCORSOriginConfusion: origins an attacker's page can present that
 // merely resemble the allowed one get no CORS header at all, preflight or
 // not: no grant, so a browser never hands them a credentialed response, and
