@@ -38,7 +38,6 @@ require (
 	github.com/lestrrat-go/jwx/v2 v2.1.7
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/valyala/fasthttp v1.78.0
-	golang.org/x/sync v0.25.0
 )
 
 replace github.com/gatehouse-dev/gatehouse/pkg => ../pkg

@@ -17,7 +17,8 @@ import (
 )
 
 // KeySource finds the verification key for a kid; *jwks.Store is one. It
-// returns jwks.ErrNotReady or jwks.ErrUnknownKey when it has none.
+// returns jwks.ErrNotReady, jwks.ErrFetchFailed or jwks.ErrUnknownKey when
+// it has none.
 type KeySource interface {
 	Key(ctx context.Context, kid string) (jwks.Key, error)
 }
@@ -217,7 +218,7 @@ func (a *Authenticator) verify(ctx context.Context, token string, now time.Time)
 		}
 		key, err := a.cfg.Keys.Key(ctx, hdr.Kid)
 		switch {
-		case errors.Is(err, jwks.ErrNotReady):
+		case errors.Is(err, jwks.ErrNotReady), errors.Is(err, jwks.ErrFetchFailed):
 			return Principal{}, ErrKeysUnavailable
 		case errors.Is(err, jwks.ErrUnknownKey):
 			return Principal{}, errUnknownKid

@@ -5,8 +5,9 @@ import "errors"
 // ErrNoToken means the request carried no credentials at all.
 var ErrNoToken = errors.New("authn: no bearer token")
 
-// ErrKeysUnavailable means no JWKS has been loaded yet, so no token can be
-// judged; the right answer is 503, not 401.
+// ErrKeysUnavailable means the token's key cannot be known: no JWKS has
+// been loaded yet, or its kid is new and the JWKS could not be fetched. The
+// token is judged neither valid nor invalid; the right answer is 503, not 401.
 var ErrKeysUnavailable = errors.New("authn: verification keys not loaded yet")
 
 // TokenError rejects a token. Reason is a stable snake_case code for logs

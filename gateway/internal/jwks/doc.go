@@ -1,9 +1,12 @@
 // Package jwks keeps the verification keys of Better Auth's JWKS in memory.
 //
-// It wraps lestrrat-go/jwx's jwk.Cache and closes the traps DESIGN.md lists:
-// the first fetch is explicit and retried until it succeeds (Start); an
-// unknown kid triggers a refetch through a single flight that runs at most
-// once per MinRefreshInterval (Key); a failed fetch never replaces the last
-// good keys; and every key is pinned to exactly one signature algorithm,
-// inferred from kty/crv when the JWK has no "alg".
+// It closes the traps DESIGN.md lists for jwx's jwk.Cache, which it does not
+// use: the first fetch is explicit and retried until it succeeds (Start);
+// every fetch — first, scheduled, or for an unknown kid — is one shared
+// flight that whoever needs fresh keys joins, so concurrent callers for a new
+// kid all get the answer of one fetch (jwk.Cache's scheduled refresh cannot
+// be joined); fetches for unknown kids start at most once per
+// MinRefreshInterval; a failed fetch never replaces the last good keys; and
+// every key is pinned to exactly one signature algorithm, inferred from
+// kty/crv when the JWK has no "alg". jwx parses the JWKS and the keys.
 package jwks

@@ -17,7 +17,8 @@ const localPrincipal = "principal"
 
 // authenticate is where identity is decided: the token is extracted and
 // verified, and its principal stored for Subject. Anything else is a 401
-// problem (or 503 before the first JWKS fetch), or a 403 for a cookie token
+// problem (or 503 when no key can judge the token: before the first JWKS
+// fetch, or a new kid while the JWKS cannot be fetched), or a 403 for a cookie token
 // on a cross-origin change (checkCookieOrigin).
 func (g *Gateway) authenticate(c *fiber.Ctx) error {
 	tok, src, err := authn.Extract(&c.Request().Header, g.cfg.CookieName, g.Authn.MaxTokenBytes())
@@ -62,7 +63,11 @@ func (g *Gateway) authError(err error) error {
 		return problem.Unauthorized("unauthenticated", "This route needs a bearer token from Better Auth (Authorization: Bearer <jwt>).").
 			WithHeader(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
 	case errors.Is(err, authn.ErrKeysUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return notReady().WithHeader(fiber.HeaderRetryAfter, "5")
+		// No key to judge the token by (none loaded yet, or its kid is new
+		// and the JWKS could not be fetched): neither valid nor invalid.
+		return problem.New(fiber.StatusServiceUnavailable, "not-ready", "Service Unavailable",
+			"The gateway cannot check this token's signing key right now: Better Auth's keys are not loaded yet or could not be fetched.").
+			WithHeader(fiber.HeaderRetryAfter, "5")
 	}
 	return err
 }

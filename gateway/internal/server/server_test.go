@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/testissuer"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
@@ -445,11 +446,14 @@ func TestJWKSOutageAndRotation(t *testing.T) {
 	h.waitReady(t)
 	h.iss.SetDown(true)
 
-	// Outage: Better Auth down. An unknown kid forces a refetch that fails;
-	// a token never seen before, signed by a known key, still works.
+	// Outage: Better Auth down. An unknown kid forces a refetch that fails:
+	// the kid may have been published since, so the answer is 503 with
+	// Retry-After, not a 401 that tells the client its token is bad. A
+	// token never seen before, signed by a known key, still works.
 	stranger := testissuer.NewKey(jwa.EdDSA, "unknown-kid")
-	if resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+testissuer.Mint(stranger, h.iss.Claims("x", time.Now())))); resp.status != 401 {
-		t.Fatalf("unknown kid during outage: %d", resp.status)
+	if resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+testissuer.Mint(stranger, h.iss.Claims("x", time.Now())))); resp.status != 503 ||
+		resp.header.Get("Retry-After") != "5" || resp.problem(t)["type"] != problem.TypePrefix+"not-ready" {
+		t.Fatalf("unknown kid during outage: %d %v %s", resp.status, resp.header, resp.body)
 	}
 	resp := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("erin-never-seen")))
 	if resp.status != 200 {

@@ -88,11 +88,13 @@ type Issuer struct {
 	Server *httptest.Server
 	URL    string
 
-	mu     sync.Mutex
-	keys   []Key
-	down   bool
-	extra  []json.RawMessage
-	served atomic.Int64
+	mu      sync.Mutex
+	keys    []Key
+	down    bool
+	extra   []json.RawMessage
+	held    chan struct{} // closed by Hold's release; nil when not holding
+	arrived chan struct{}
+	served  atomic.Int64
 }
 
 // Start starts an issuer publishing keys.
@@ -131,6 +133,25 @@ func (iss *Issuer) SetDown(down bool) {
 	iss.mu.Unlock()
 }
 
+// Hold makes JWKS requests wait until release is called, so a test can
+// act while a fetch is in flight. arrived receives once per held request
+// as it arrives (up to 64 of them are buffered).
+func (iss *Issuer) Hold() (arrived <-chan struct{}, release func()) {
+	gate, in := make(chan struct{}), make(chan struct{}, 64)
+	iss.mu.Lock()
+	iss.held, iss.arrived = gate, in
+	iss.mu.Unlock()
+	var once sync.Once
+	return in, func() {
+		once.Do(func() {
+			iss.mu.Lock()
+			iss.held = nil
+			iss.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
 // Served counts JWKS responses with status 200.
 func (iss *Issuer) Served() int64 { return iss.served.Load() }
 
@@ -138,6 +159,20 @@ func (iss *Issuer) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != JWKSPath {
 		http.NotFound(w, r)
 		return
+	}
+	iss.mu.Lock()
+	held, arrived := iss.held, iss.arrived
+	iss.mu.Unlock()
+	if held != nil {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	iss.mu.Lock()
 	down, keys, extra := iss.down, append([]Key(nil), iss.keys...), append([]json.RawMessage(nil), iss.extra...)
