@@ -105,7 +105,7 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	upstream := func(u *url.URL) *proxy.Upstream {
 		return proxy.NewUpstream(proxy.UpstreamConfig{
 			URL: u, Timeout: cfg.UpstreamTimeout, DialTimeout: cfg.UpstreamDialTimeout, MaxConns: cfg.UpstreamMaxConns,
-			Deadlines: g.deadlines,
+			IdleTimeout: cfg.UpstreamIdleTimeout, Deadlines: g.deadlines,
 		})
 	}
 	g.clients = clientip.Resolver{Hops: cfg.TrustedProxyHops}
