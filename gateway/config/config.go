@@ -44,6 +44,8 @@ var gatewayVars = []settings.Var{
 	{Name: "CORS_ALLOWED_ORIGINS", Usage: "comma-separated origins allowed with credentials (e.g. https://app.example.com,http://localhost:3000); empty disables CORS"},
 	{Name: "CORS_ALLOWED_HEADERS", Default: "traceparent,tracestate,baggage", Usage: "comma-separated request headers a frontend in CORS_ALLOWED_ORIGINS may send besides those the API reads (Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key and X-Request-ID are always allowed); the default lets W3C trace context through (e.g. traceparent,tracestate,baggage,X-Requested-With)"},
 	{Name: "BODY_LIMIT", Default: "1048576", Usage: "largest request body in bytes (1024-104857600)"},
+	{Name: "CLIENT_MAX_CONNS", Default: "4096", Usage: "client connections held at once; a connection past it is answered 503 and closed before anything is read (1-1000000). Each costs the gateway about 24 KiB before its token is verified (buffers for headers and 8 KiB of body read-ahead; TestIdleBodiesCostLittleMemory), so this bounds that memory"},
+	{Name: "CLIENT_MAX_CONNS_PER_ADDR", Default: "256", Usage: "client connections held at once from one address (an IPv6 client by its /64); past it 429 and closed (0-1000000; 0: no per-address cap). Not applied with TRUSTED_PROXY_HOPS > 0, where the peers are the proxies: cap connections per client there"},
 	{Name: "READ_TIMEOUT", Default: "15s", Usage: "time to read a client request, headers and body (e.g. 15s)"},
 	{Name: "WRITE_TIMEOUT", Default: "30s", Usage: "time to write a response to a client (e.g. 30s)"},
 	{Name: "IDLE_TIMEOUT", Default: "60s", Usage: "keep-alive idle time of client connections (e.g. 60s)"},
@@ -81,16 +83,18 @@ type Config struct {
 	// beyond those the API reads.
 	CORSAllowedHeaders []string
 
-	BodyLimit           int
-	ReadTimeout         time.Duration
-	WriteTimeout        time.Duration
-	IdleTimeout         time.Duration
-	UpstreamTimeout     time.Duration
-	UpstreamDialTimeout time.Duration
-	UpstreamMaxConns    int
-	UpstreamIdleTimeout time.Duration
-	ShutdownTimeout     time.Duration
-	LogLevel            slog.Level
+	BodyLimit             int
+	ClientMaxConns        int
+	ClientMaxConnsPerAddr int
+	ReadTimeout           time.Duration
+	WriteTimeout          time.Duration
+	IdleTimeout           time.Duration
+	UpstreamTimeout       time.Duration
+	UpstreamDialTimeout   time.Duration
+	UpstreamMaxConns      int
+	UpstreamIdleTimeout   time.Duration
+	ShutdownTimeout       time.Duration
+	LogLevel              slog.Level
 
 	TrustedProxyHops int
 	RateLimit        ratelimit.Config
@@ -205,6 +209,11 @@ func Load(env settings.Env) (Config, error) {
 	}
 
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 100<<20)
+	c.ClientMaxConns = r.Int("CLIENT_MAX_CONNS", 1, 1_000_000)
+	c.ClientMaxConnsPerAddr = r.Int("CLIENT_MAX_CONNS_PER_ADDR", 0, 1_000_000)
+	if c.ClientMaxConnsPerAddr > c.ClientMaxConns {
+		r.Fail("CLIENT_MAX_CONNS_PER_ADDR", "%d is more than CLIENT_MAX_CONNS (%d)", c.ClientMaxConnsPerAddr, c.ClientMaxConns)
+	}
 	c.ReadTimeout = r.Duration("READ_TIMEOUT")
 	c.WriteTimeout = r.Duration("WRITE_TIMEOUT")
 	c.IdleTimeout = r.Duration("IDLE_TIMEOUT")

@@ -73,6 +73,10 @@ func TestMalformedValuesNameTheVariable(t *testing.T) {
 		{"CORS_ALLOWED_HEADERS", "X Requested"},
 		{"CORS_ALLOWED_HEADERS", "X-Trace:1"},
 		{"BODY_LIMIT", "-1"},
+		{"CLIENT_MAX_CONNS", "0"},
+		{"CLIENT_MAX_CONNS", "many"},
+		{"CLIENT_MAX_CONNS_PER_ADDR", "-1"},
+		{"CLIENT_MAX_CONNS_PER_ADDR", "5000"}, // more than CLIENT_MAX_CONNS
 		{"UPSTREAM_TIMEOUT", "0s"},
 		{"LOG_LEVEL", "loud"},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/connlimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
@@ -318,6 +319,9 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	}
 	// Closed connections linger so that a client refused mid-upload (413)
 	// reads the problem instead of a reset; Go's net/http waits 500 ms too.
+	// A connection counts against the caps until its socket is released,
+	// lingering included.
+	ln = connlimit.Listener(ln, connLimits(g.cfg))
 	ln = g.deadlines.ServerListener(linger.Listener(ln, 500*time.Millisecond), deadline.ServerTimeouts{
 		Read: g.cfg.ReadTimeout, Write: g.cfg.WriteTimeout, Idle: g.cfg.IdleTimeout,
 	})

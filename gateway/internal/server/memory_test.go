@@ -1,0 +1,276 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/gateway/config"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/testissuer"
+	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+)
+
+// childGatewayEnv makes the test binary run a gateway as cmd/gateway does
+// (runChildGateway) instead of the tests, so that a test can measure the
+// memory of a gateway process of its own.
+const childGatewayEnv = "GATEHOUSE_TEST_CHILD_GATEWAY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childGatewayEnv) == "1" {
+		if err := runChildGateway(); err != nil {
+			fmt.Fprintln(os.Stderr, "child gateway:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runChildGateway is cmd/gateway's run: configuration from the
+// environment, the production rate-limit hooks; it prints "ADDR host:port"
+// once listening and stops on SIGINT.
+func runChildGateway() error {
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.DiscardHandler)
+	limits, err := ratelimit.NewStore(cfg.RateLimit, log)
+	if err != nil {
+		return err
+	}
+	defer limits.Close()
+	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, limits))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return g.Run(ctx, ln)
+}
+
+// startChildGateway runs the gateway in a child process with env (over
+// the harness's defaults) and returns its process and address.
+func startChildGateway(t *testing.T, env map[string]string) (*os.Process, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childGatewayEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
+			go func() { _, _ = io.Copy(io.Discard, out) }()
+			return cmd.Process, addr
+		}
+	}
+	t.Fatal("the child gateway exited before listening")
+	return nil, ""
+}
+
+// procStatusKiB reads a field such as VmRSS or VmHWM of /proc/<pid>/status.
+func procStatusKiB(pid int, field string) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no %s (the process has exited)", pid, field)
+}
+
+// TestIdleBodiesCostLittleMemory is issue 15's attack: 1000 connections,
+// from four addresses, each sending the headers of POST /api/tasks with
+// Content-Length: 1048576 (BODY_LIMIT) and nothing else. fasthttp used to
+// allocate the declared body as soon as it had read the headers: about
+// 1 GiB for these. Now a request's body is read only after its token has
+// been verified, and the whole attack must cost the gateway (a process of
+// its own, with the default caps) less than 64 MiB of resident memory,
+// high-water mark included, while it keeps serving valid requests.
+func TestIdleBodiesCostLittleMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds 1000 connections")
+	}
+	const (
+		conns  = 1000
+		budget = 64 << 10 // KiB
+	)
+	key := testissuer.NewKey(jwa.EdDSA, "mem-key")
+	iss := testissuer.Start(key)
+	defer iss.Close()
+	keyring := "k1:" + randomKey(t)
+	kr, err := identity.ParseKeys(keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := newRecorder(t, identity.NewVerifier(kr, 0), nil)
+	proc, addr := startChildGateway(t, map[string]string{
+		"GATEWAY_ADDR":      "127.0.0.1:0",
+		"BETTER_AUTH_URL":   iss.URL,
+		"TASKS_SERVICE_URL": tasks.srv.URL,
+		"IDENTITY_KEYS":     keyring,
+		"READ_TIMEOUT":      "60s", // the bound must not come from a timeout
+		"LOG_LEVEL":         "error",
+	})
+	bearer := "Authorization: Bearer " + testissuer.Mint(key, iss.Claims("alice", time.Now()))
+	// valid sends a valid request on a new connection; it reports what
+	// went wrong rather than failing, so that the memory is reported too.
+	valid := func() error {
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(conn, reqWithBody("POST", "/api/tasks", `{"title":"t"}`, bearer)); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	rss := func(field string) int {
+		t.Helper()
+		n, err := procStatusKiB(proc.Pid, field)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for doAt(t, addr, req("GET", "/readyz")).status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("child gateway never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 20 { // warm: pools, caches, the upstream connection
+		if err := valid(); err != nil {
+			t.Fatalf("valid request %d: %v", i, err)
+		}
+	}
+	base := rss("VmRSS")
+
+	// The attack, from 127.0.0.2 to 127.0.0.5 (250 connections each, within
+	// the default per-address cap, so that every one is held).
+	held := make([]net.Conn, 0, conns)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	headers := req("POST", "/api/tasks", "Content-Type: application/json", "Content-Length: 1048576")
+	for i := range conns {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%4))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v (file descriptors: see ulimit -n)", i, err)
+		}
+		held = append(held, c)
+		if _, err := io.WriteString(c, headers); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+
+	// Meanwhile valid requests are served; the memory is sampled for 2 s.
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if n, err := procStatusKiB(proc.Pid, "VmRSS"); err == nil && int64(n) > peak.Load() {
+				peak.Store(int64(n))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	var failed []string
+	for i := range 20 {
+		if err := valid(); err != nil {
+			failed = append(failed, fmt.Sprintf("request %d: %v", i, err))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	<-sampled
+	hwm := rss("VmHWM")
+	grew := max(int(peak.Load()), hwm) - base
+	t.Logf("gateway RSS %d KiB before, peak %d KiB, high-water mark %d KiB: %d KiB for %d connections (%.1f KiB each)",
+		base, peak.Load(), hwm, grew, conns, float64(grew)/conns)
+	if grew >= budget {
+		t.Errorf("%d idle 1 MiB uploads cost the gateway %d MiB, want < %d MiB", conns, grew>>10, budget>>10)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("valid requests failed during the attack: %s", strings.Join(failed, "; "))
+	}
+	// Every held connection is still open: none was refused or timed out.
+	for i, c := range held {
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !isTimeout(err) {
+			t.Fatalf("held connection %d was answered or closed (%v): the test measured fewer than %d", i, err, conns)
+		}
+	}
+	if n := len(tasks.requests()); n != 40 {
+		t.Fatalf("upstream saw %d requests, want the 40 valid ones", n)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
