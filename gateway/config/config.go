@@ -54,6 +54,7 @@ var gatewayVars = []settings.Var{
 	{Name: "UPSTREAM_IDLE_TIMEOUT", Default: "4s", Usage: "an idle upstream connection is closed after this, before the upstream would close it (Node closes after 5s); an upstream's Keep-Alive: timeout=N shortens it to N-1 s (e.g. 4s)"},
 	{Name: "UPSTREAM_MAX_CONNS", Default: "512", Usage: "connections kept per upstream (1-65536)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests to finish (e.g. 20s)"},
+	{Name: "SHUTDOWN_IDLE_GRACE", Default: "5s", Usage: "the first part of SHUTDOWN_TIMEOUT, in which every response says Connection: close and idle kept-alive connections are left to their clients to close (ends early when none is left; e.g. 5s)"},
 	{Name: "TRUSTED_PROXY_HOPS", Default: "0", Usage: "reverse proxies in front of the gateway that append to X-Forwarded-For (0-10); the address the outermost of them saw is the client: the per-address rate limit keys on it and upstreams receive it as the only X-Forwarded-For entry (with that proxy's X-Forwarded-Proto); 0 uses the TCP peer"},
 	{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
 }
@@ -94,6 +95,7 @@ type Config struct {
 	UpstreamMaxConns      int
 	UpstreamIdleTimeout   time.Duration
 	ShutdownTimeout       time.Duration
+	ShutdownGrace         time.Duration
 	LogLevel              slog.Level
 
 	TrustedProxyHops int
@@ -222,6 +224,10 @@ func Load(env settings.Env) (Config, error) {
 	c.UpstreamMaxConns = r.Int("UPSTREAM_MAX_CONNS", 1, 65536)
 	c.UpstreamIdleTimeout = r.Duration("UPSTREAM_IDLE_TIMEOUT")
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT")
+	c.ShutdownGrace = r.Duration("SHUTDOWN_IDLE_GRACE")
+	if c.ShutdownGrace > c.ShutdownTimeout {
+		r.Fail("SHUTDOWN_IDLE_GRACE", "%s is longer than SHUTDOWN_TIMEOUT (%s), which it is part of", c.ShutdownGrace, c.ShutdownTimeout)
+	}
 	c.LogLevel = r.LogLevel("LOG_LEVEL")
 
 	c.TrustedProxyHops = r.Int("TRUSTED_PROXY_HOPS", 0, 10)

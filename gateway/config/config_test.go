@@ -78,6 +78,8 @@ func TestMalformedValuesNameTheVariable(t *testing.T) {
 		{"CLIENT_MAX_CONNS_PER_ADDR", "-1"},
 		{"CLIENT_MAX_CONNS_PER_ADDR", "5000"}, // more than CLIENT_MAX_CONNS
 		{"UPSTREAM_TIMEOUT", "0s"},
+		{"UPSTREAM_IDLE_TIMEOUT", "0"},
+		{"SHUTDOWN_IDLE_GRACE", "21s"}, // longer than SHUTDOWN_TIMEOUT
 		{"LOG_LEVEL", "loud"},
 	}
 	for _, tc := range cases {

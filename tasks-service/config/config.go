@@ -30,6 +30,7 @@ var Vars = []settings.Var{
 	{Name: "DB_CONN_MAX_LIFETIME", Default: "30m", Usage: "close a database connection this old (e.g. 30m)"},
 	{Name: "BODY_LIMIT", Default: "65536", Usage: "largest request body in bytes (1024-1048576)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests (e.g. 20s)"},
+	{Name: "SHUTDOWN_IDLE_GRACE", Default: "5s", Usage: "the first part of SHUTDOWN_TIMEOUT, in which every response says Connection: close and idle kept-alive connections are left to their clients to close; longer than the gateway's UPSTREAM_IDLE_TIMEOUT (ends early when none is left; e.g. 5s)"},
 	{Name: "LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error"},
 }
 
@@ -46,6 +47,7 @@ type Config struct {
 	Pool            postgres.PoolOptions
 	BodyLimit       int
 	ShutdownTimeout time.Duration
+	ShutdownGrace   time.Duration
 	LogLevel        slog.Level
 }
 
@@ -100,6 +102,10 @@ func Load(env settings.Env) (Config, error) {
 	}
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 1<<20)
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT")
+	c.ShutdownGrace = r.Duration("SHUTDOWN_IDLE_GRACE")
+	if c.ShutdownGrace > c.ShutdownTimeout {
+		r.Fail("SHUTDOWN_IDLE_GRACE", "%s is longer than SHUTDOWN_TIMEOUT (%s), which it is part of", c.ShutdownGrace, c.ShutdownTimeout)
+	}
 	c.LogLevel = r.LogLevel("LOG_LEVEL")
 
 	if err := r.Err(); err != nil {

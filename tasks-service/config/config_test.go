@@ -51,6 +51,7 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"DB_MAX_OPEN_CONNS", "0"},
 		{"DB_CONNECT_TIMEOUT", "soon"},
 		{"BODY_LIMIT", "10"},
+		{"SHUTDOWN_IDLE_GRACE", "21s"}, // longer than SHUTDOWN_TIMEOUT
 		{"LOG_LEVEL", "loud"},
 	}
 	for _, c := range cases {

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/linger"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
@@ -49,6 +50,8 @@ type Gateway struct {
 	Authn   *authn.Authenticator
 	// deadlines enforces the client and upstream connections' timeouts.
 	deadlines *deadline.Watchdog
+	// drain stops App on SIGTERM without failing a kept-alive client.
+	drain *drain.Server
 	// clients decides the client address and scheme, as the proxy does.
 	clients clientip.Resolver
 	// crossOrigin guards tokens from the cookie (checkCookieOrigin).
@@ -115,6 +118,7 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		Clients: g.clients,
 	}
 	g.App = g.routes(px, hooks)
+	g.drain = drain.New(g.App)
 	return g, nil
 }
 
@@ -305,8 +309,10 @@ func (g *Gateway) Run(ctx context.Context, ln net.Listener) error {
 
 // Serve fetches the JWKS in the background (readiness follows it), serves
 // the gateway on ln and, when the gateway has a metrics app, /metrics on
-// metrics, until ctx ends; then it stops accepting and waits up to the
-// shutdown timeout for in-flight requests. It returns nil after a clean
+// metrics, until ctx ends; then it drains (package drain): Connection:
+// close on every response, idle connections left to their clients for
+// SHUTDOWN_IDLE_GRACE, then it stops accepting and waits for in-flight
+// requests, all within SHUTDOWN_TIMEOUT. It returns nil after a clean
 // drain.
 func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	defer g.Close()
@@ -350,7 +356,8 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 		return fmt.Errorf("serve metrics: %w", err)
 	case <-ctx.Done():
 	}
-	g.log.Info("shutting down; draining in-flight requests", "timeout", g.cfg.ShutdownTimeout.String())
+	g.log.Info("shutting down; draining connections and in-flight requests",
+		"timeout", g.cfg.ShutdownTimeout.String(), "idle_grace", g.cfg.ShutdownGrace.String())
 	if g.Metrics != nil {
 		// Scrapes go on while the gateway drains.
 		defer func() {
@@ -358,7 +365,9 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 			<-merrc
 		}()
 	}
-	if err := g.App.ShutdownWithTimeout(g.cfg.ShutdownTimeout); err != nil {
+	// Every response from now on says Connection: close; idle keep-alive
+	// connections are left to their clients for the grace (package drain).
+	if err := g.drain.Shutdown(g.cfg.ShutdownGrace, g.cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
@@ -162,6 +163,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("tasks-service listening", "addr", ln.Addr().String(), "db", cfg.Database.String())
 
+	// On SIGTERM every response says Connection: close and the gateway's
+	// idle connections are left to it to retire, so none of its requests
+	// meets a connection closing under it (package drain).
+	drainer := drain.New(app)
 	done := make(chan error, 1)
 	go func() { done <- app.Listener(api.Listener(ln)) }()
 	select {
@@ -169,8 +174,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout, "idle_grace", cfg.ShutdownGrace)
+	if err := drainer.Shutdown(cfg.ShutdownGrace, cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return nil
