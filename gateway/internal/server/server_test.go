@@ -234,6 +234,9 @@ func TestDeadAndSlowUpstreams(t *testing.T) {
 	if p := resp.problem(t); strings.Contains(resp.body, "connection refused") || p["status"] != float64(502) {
 		t.Fatalf("502 problem leaks or is wrong: %s", resp.body)
 	}
+	if ra := resp.header.Get("Retry-After"); ra != "1" {
+		t.Fatalf("dead upstream: Retry-After %q, want 1 (a client retries a 502 after a second)", ra)
+	}
 
 	// A listener that accepts and never answers.
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
@@ -258,6 +261,9 @@ func TestDeadAndSlowUpstreams(t *testing.T) {
 		t.Fatalf("hanging upstream: %d after %s", resp.status, time.Since(began))
 	}
 	resp.problem(t)
+	if ra := resp.header.Get("Retry-After"); ra != "5" {
+		t.Fatalf("hanging upstream: Retry-After %q, want 5", ra)
+	}
 }
 
 func TestCORS(t *testing.T) {
