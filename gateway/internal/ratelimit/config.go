@@ -28,6 +28,8 @@ var Vars = []settings.Var{
 	{Name: "RATE_LIMIT_USER_BURST", Default: "40", Usage: "requests a user may send at once before the sustained rate applies (1-100000)"},
 	{Name: "RATE_LIMIT_IP_RPS", Default: "2", Usage: "sustained requests per second per client address on /api/auth/* (e.g. 2); 0 disables the per-address limit"},
 	{Name: "RATE_LIMIT_IP_BURST", Default: "20", Usage: "requests a client address may send at once on /api/auth/* (1-100000)"},
+	{Name: "RATE_LIMIT_AUTH_FAILURE_RPS", Default: "1", Usage: "sustained failed authentications (401 invalid_token) per second per client address (e.g. 1, 0.2); past the budget a token the gateway has not verified before is refused with 429 before its signature is checked; 0 disables the limit"},
+	{Name: "RATE_LIMIT_AUTH_FAILURE_BURST", Default: "30", Usage: "failed authentications a client address may have at once before RATE_LIMIT_AUTH_FAILURE_RPS applies (1-100000)"},
 	{Name: "REDIS_URL", Secret: true, Usage: "shared limiter state across replicas (e.g. redis://:password@redis:6379/0, rediss:// for TLS); empty keeps the state in each replica's memory"},
 	{Name: "RATE_LIMIT_REDIS_TIMEOUT", Default: "100ms", Usage: "longest wait for Redis per request before falling back to the replica's own limit (e.g. 100ms)"},
 	{Name: "RATE_LIMIT_HEADERS", Default: "refused", Usage: "when responses carry RateLimit and RateLimit-Policy: refused (429 only, with Retry-After) or always (every limited response)"},
@@ -70,6 +72,7 @@ const (
 type Config struct {
 	User         Rate          // per authenticated user
 	IP           Rate          // per client address on unauthenticated routes
+	AuthFailure  Rate          // failed authentications per client address
 	Headers      Headers       // which responses carry the RateLimit headers
 	RedisURL     string        // "" keeps state in memory
 	RedisTimeout time.Duration // per request; past it the replica's own limit decides
@@ -82,6 +85,7 @@ func LoadConfig(env settings.Env) (Config, error) {
 	c := Config{
 		User:         Rate{PerSecond: readRate(r, "RATE_LIMIT_USER_RPS"), Burst: r.Int("RATE_LIMIT_USER_BURST", 1, 100_000)},
 		IP:           Rate{PerSecond: readRate(r, "RATE_LIMIT_IP_RPS"), Burst: r.Int("RATE_LIMIT_IP_BURST", 1, 100_000)},
+		AuthFailure:  Rate{PerSecond: readRate(r, "RATE_LIMIT_AUTH_FAILURE_RPS"), Burst: r.Int("RATE_LIMIT_AUTH_FAILURE_BURST", 1, 100_000)},
 		RedisURL:     r.String("REDIS_URL"),
 		RedisTimeout: r.Duration("RATE_LIMIT_REDIS_TIMEOUT"),
 		MaxKeys:      r.Int("RATE_LIMIT_MAX_KEYS", 1000, 10_000_000),

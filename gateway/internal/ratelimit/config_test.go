@@ -14,7 +14,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{User: Rate{10, 40}, IP: Rate{2, 20}, Headers: HeadersOnRefusal, RedisTimeout: 100 * time.Millisecond, MaxKeys: 100_000}
+	want := Config{User: Rate{10, 40}, IP: Rate{2, 20}, AuthFailure: Rate{1, 30}, Headers: HeadersOnRefusal, RedisTimeout: 100 * time.Millisecond, MaxKeys: 100_000}
 	if c != want {
 		t.Fatalf("defaults = %+v, want %+v", c, want)
 	}
@@ -46,6 +46,9 @@ func TestLoadConfig(t *testing.T) {
 		{"not a number", map[string]string{"RATE_LIMIT_IP_RPS": "lots"}, "RATE_LIMIT_IP_RPS:", nil},
 		{"NaN", map[string]string{"RATE_LIMIT_IP_RPS": "NaN"}, "RATE_LIMIT_IP_RPS:", nil},
 		{"burst zero", map[string]string{"RATE_LIMIT_USER_BURST": "0"}, "RATE_LIMIT_USER_BURST:", nil},
+		{"failure rate", map[string]string{"RATE_LIMIT_AUTH_FAILURE_RPS": "0.2", "RATE_LIMIT_AUTH_FAILURE_BURST": "5"}, "", func(c Config) bool { return c.AuthFailure == Rate{0.2, 5} }},
+		{"failure rate negative", map[string]string{"RATE_LIMIT_AUTH_FAILURE_RPS": "-1"}, "RATE_LIMIT_AUTH_FAILURE_RPS:", nil},
+		{"failure burst zero", map[string]string{"RATE_LIMIT_AUTH_FAILURE_BURST": "0"}, "RATE_LIMIT_AUTH_FAILURE_BURST:", nil},
 		{"burst huge", map[string]string{"RATE_LIMIT_IP_BURST": "1000001"}, "RATE_LIMIT_IP_BURST:", nil},
 		{"timeout too long", map[string]string{"RATE_LIMIT_REDIS_TIMEOUT": "1m"}, "RATE_LIMIT_REDIS_TIMEOUT:", nil},
 		{"timeout not a duration", map[string]string{"RATE_LIMIT_REDIS_TIMEOUT": "100"}, "RATE_LIMIT_REDIS_TIMEOUT:", nil},

@@ -1,10 +1,12 @@
 package ratelimit
 
 import (
+	"net"
 	"net/netip"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // Key functions for Middleware.
@@ -24,8 +26,14 @@ func Local(name string) func(*fiber.Ctx) (string, bool) {
 // addresses are keyed by their /64, which one client usually holds whole.
 func Address(r clientip.Resolver) func(*fiber.Ctx) (string, bool) {
 	return func(c *fiber.Ctx) (string, bool) {
-		return addressKey(r.Of(&c.Request().Header, c.Context().RemoteIP()))
+		return AddressKey(r, &c.Request().Header, c.Context().RemoteIP())
 	}
+}
+
+// AddressKey is Address's key for a request with headers h from peer, for
+// callers outside a Fiber handler.
+func AddressKey(r clientip.Resolver, h *fasthttp.RequestHeader, peer net.IP) (string, bool) {
+	return addressKey(r.Of(h, peer))
 }
 
 // addressKey is the key of an address; IPv6 becomes its /64 prefix.

@@ -36,7 +36,33 @@ func (l *Limiter) AllowAt(ctx context.Context, key string, now time.Time) Decisi
 	if !l.rate.Enabled() {
 		return Decision{Allowed: true}
 	}
-	return l.store.allow(ctx, l.name, key, l.rate, now)
+	return l.store.allow(ctx, l.name, key, l.rate, now, false)
+}
+
+// PeekAt reports whether a request for key at now would be allowed,
+// without counting it: for a limit that only some outcomes draw from (the
+// failure budget checks before the work and counts only failures, with
+// AllowAt). Concurrent requests may all pass a peek before any is counted.
+func (l *Limiter) PeekAt(ctx context.Context, key string, now time.Time) Decision {
+	if !l.rate.Enabled() {
+		return Decision{Allowed: true}
+	}
+	return l.store.allow(ctx, l.name, key, l.rate, now, true)
+}
+
+// Enabled reports whether the limiter limits anything.
+func (l *Limiter) Enabled() bool { return l.rate.Enabled() }
+
+// Refusal is the 429 problem for a refused decision d: Retry-After in whole
+// seconds and the RateLimit-Policy and RateLimit headers
+// (draft-ietf-httpapi-ratelimit-headers), for the error handler to write.
+func (l *Limiter) Refusal(d Decision) *problem.Details {
+	retry := ceilSeconds(d.RetryAfter)
+	return problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too Many Requests",
+		fmt.Sprintf("Too many requests; retry in %d s.", retry)).
+		WithHeader(fiber.HeaderRetryAfter, strconv.Itoa(retry)).
+		WithHeader("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window()))).
+		WithHeader("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", l.name, d.Remaining, retry))
 }
 
 // Middleware limits requests by the key that key returns. A request for

@@ -85,6 +85,19 @@ func (s *memoryStore) allow(key uint64, r Rate, now time.Time) Decision {
 	return d
 }
 
+// peek is allow without counting the request: nothing is stored.
+func (s *memoryStore) peek(key uint64, r Rate, now time.Time) Decision {
+	sh := &s.shards[key%uint64(len(s.shards))]
+	sh.mu.Lock()
+	var tat time.Time
+	if i, found := sh.index[key]; found {
+		tat = s.epoch.Add(sh.slots[i].tat)
+	}
+	sh.mu.Unlock()
+	d, _ := gcra(tat, now, r)
+	return d
+}
+
 // insert remembers a new key, reusing the slot of one not used since the
 // hand last passed it when the shard is full. sh.mu must be held.
 func (sh *memoryShard) insert(key uint64, tat time.Duration) {

@@ -13,9 +13,10 @@ import (
 // gcraScript is gcra() run atomically inside Redis, in microseconds, on
 // Redis's own clock (so replicas with skewed clocks share one timeline).
 // KEYS[1]: the key's tat. ARGV[1]: interval µs, ARGV[2]: tolerance µs
-// (burst × interval). Returns {allowed, µs, reset µs}, where µs is the
-// retry-after when denied and the unused tolerance when allowed. The key
-// expires when its bucket is full again, so idle keys cost nothing.
+// (burst × interval), ARGV[3]: "1" to peek (decide without counting the
+// request). Returns {allowed, µs, reset µs}, where µs is the retry-after
+// when denied and the unused tolerance when allowed. The key expires when
+// its bucket is full again, so idle keys cost nothing.
 var gcraScript = redis.NewScript(`
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
@@ -27,6 +28,9 @@ local next_tat = tat + interval
 local diff = next_tat - now
 if diff > tolerance then
   return {0, diff - tolerance, tat - now}
+end
+if ARGV[3] == '1' then
+  return {1, tolerance - diff, diff}
 end
 redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil(diff / 1000))
 return {1, tolerance - diff, diff}
@@ -57,14 +61,19 @@ func newRedisStore(url string, timeout time.Duration) (*redisStore, error) {
 	return &redisStore{client: redis.NewClient(opts), timeout: timeout}, nil
 }
 
-func (s *redisStore) allow(ctx context.Context, key string, r Rate) (Decision, error) {
+// allow decides a request in Redis; with peek it is not counted.
+func (s *redisStore) allow(ctx context.Context, key string, r Rate, peek bool) (Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	interval := r.interval().Microseconds()
 	if interval < 1 {
 		interval = 1
 	}
-	res, err := gcraScript.Run(ctx, s.client, []string{key}, interval, interval*int64(r.Burst)).Int64Slice()
+	flag := 0
+	if peek {
+		flag = 1
+	}
+	res, err := gcraScript.Run(ctx, s.client, []string{key}, interval, interval*int64(r.Burst), flag).Int64Slice()
 	if err != nil {
 		return Decision{}, err
 	}

@@ -73,10 +73,11 @@ func (s *Store) Close() error {
 func (s *Store) Degraded() bool { return s.redis != nil && s.downUntil.Load() != 0 }
 
 // allow decides one request of limiter's key under r at now: in Redis when
-// it is healthy (Redis uses its own clock), else in memory. It never fails.
-func (s *Store) allow(ctx context.Context, limiter, key string, r Rate, now time.Time) Decision {
+// it is healthy (Redis uses its own clock), else in memory. With peek the
+// request is decided but not counted. It never fails.
+func (s *Store) allow(ctx context.Context, limiter, key string, r Rate, now time.Time, peek bool) Decision {
 	if s.redis != nil && s.tryRedis(now) {
-		d, err := s.redis.allow(ctx, storeKey(limiter, key), r)
+		d, err := s.redis.allow(ctx, storeKey(limiter, key), r, peek)
 		if err == nil {
 			s.markUp()
 			return d
@@ -85,6 +86,9 @@ func (s *Store) allow(ctx context.Context, limiter, key string, r Rate, now time
 		if ctx.Err() == nil {
 			s.markDown(err)
 		}
+	}
+	if peek {
+		return s.mem.peek(s.memKey(limiter, key), r, now)
 	}
 	return s.mem.allow(s.memKey(limiter, key), r, now)
 }

@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // localPrincipal is the Locals key of the verified *authn.Principal. A
@@ -16,28 +20,72 @@ import (
 const localPrincipal = "principal"
 
 // authenticate is where identity is decided: the token is extracted and
-// verified, and its principal stored for Subject. Anything else is a 401
-// problem (or 503 when no key can judge the token: before the first JWKS
-// fetch, or a new kid while the JWKS cannot be fetched), or a 403 for a cookie token
-// on a cross-origin change (checkCookieOrigin).
+// verified (verifyToken), and its principal stored for Subject. Anything
+// else is a 401 problem (or 503 before the first JWKS fetch), a 429 for an
+// address over its failure budget, or a 403 for a cookie token on a
+// cross-origin change (checkCookieOrigin).
 func (g *Gateway) authenticate(c *fiber.Ctx) error {
-	tok, src, err := authn.Extract(&c.Request().Header, g.cfg.CookieName, g.Authn.MaxTokenBytes())
-	if err != nil {
+	h := &c.Request().Header
+	tok, src, err := authn.Extract(h, g.cfg.CookieName, g.Authn.MaxTokenBytes())
+	if errors.Is(err, authn.ErrNoToken) {
 		return g.authError(err)
 	}
-	if err := g.checkCookieOrigin(c, src); err != nil {
-		return err
+	if err == nil {
+		if err := g.checkCookieOrigin(c, src); err != nil {
+			return err
+		}
 	}
 	// A key fetch for an unknown kid has its own timeout. The context is
 	// Fiber's user context, never the pooled *fasthttp.RequestCtx (see
 	// TestNoPooledRequestContext). The token is checked as of the request's
 	// arrival, the instant the rate limit and the signature use too.
-	p, err := g.Authn.VerifyAt(c.UserContext(), tok, c.Context().Time())
+	p, err := g.verifyToken(c.UserContext(), h, c.Context().RemoteIP(), tok, err, c.Context().Time())
 	if err != nil {
 		return g.authError(err)
 	}
 	c.Locals(localPrincipal, p)
 	return nil
+}
+
+// verifyToken verifies tok, presented by a request with headers h from
+// peer at now; extractErr, when not nil, is why the request has no usable
+// token (Extract's error).
+//
+// With a failure budget (Hooks.Failures) every refused token (an
+// *authn.TokenError: 401 invalid_token) draws one from its client
+// address's budget, and a token is verified only while the budget lasts:
+// an address over it gets the 429 problem, with Retry-After, before any
+// signature is checked, until the budget refills. A token the gateway has
+// verified before (in the verified-token cache) costs no signature check
+// and is accepted whatever the budget, so a user who shares an address
+// with an attacker (a NAT) keeps working with the token they hold. Like
+// fail2ban, but for the tokens that cost work only.
+func (g *Gateway) verifyToken(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, tok []byte, extractErr error, now time.Time) (*authn.Principal, error) {
+	if extractErr == nil {
+		if p, ok := g.Authn.Cached(tok, now); ok {
+			return p, nil
+		}
+	}
+	key, budgeted := "", false
+	if g.failures != nil && g.failures.Enabled() {
+		key, budgeted = ratelimit.AddressKey(g.clients, h, peer)
+	}
+	if budgeted {
+		if d := g.failures.PeekAt(ctx, key, now); !d.Allowed {
+			g.log.Debug("token refused unverified: address over its failure budget")
+			return nil, g.failures.Refusal(d)
+		}
+	}
+	var p *authn.Principal
+	err := extractErr
+	if err == nil {
+		p, err = g.Authn.VerifyAt(ctx, tok, now)
+	}
+	var te *authn.TokenError
+	if budgeted && errors.As(err, &te) {
+		g.failures.AllowAt(ctx, key, now)
+	}
+	return p, err
 }
 
 // Subject returns the verified sub of an authenticated request, for hooks

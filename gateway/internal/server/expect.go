@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
@@ -33,12 +34,12 @@ func (g *Gateway) expectContinue(ctx *fasthttp.RequestCtx) int {
 		return fasthttp.StatusExpectationFailed
 	}
 	tok, src, err := authn.Extract(h, g.cfg.CookieName, g.Authn.MaxTokenBytes())
-	if err != nil || src != authn.FromAuthorization {
+	if errors.Is(err, authn.ErrNoToken) || src != authn.FromAuthorization {
 		return fasthttp.StatusExpectationFailed
 	}
-	// The gateway's own context: never the pooled RequestCtx (see
-	// authenticate).
-	if _, err := g.Authn.VerifyAt(g.ctx, tok, time.Now()); err != nil {
+	// Verified as authenticate does, failure budget included. The context
+	// is the gateway's own, never the pooled RequestCtx (see authenticate).
+	if _, err := g.verifyToken(g.ctx, h, ctx.RemoteIP(), tok, err, time.Now()); err != nil {
 		return fasthttp.StatusExpectationFailed
 	}
 	return fasthttp.StatusContinue

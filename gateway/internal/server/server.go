@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/linger"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
@@ -38,6 +39,9 @@ import (
 type Hooks struct {
 	Auth    fiber.Handler
 	PerUser fiber.Handler
+	// Failures, when set, is the failure budget of each client address:
+	// see verifyToken.
+	Failures *ratelimit.Limiter
 }
 
 // Gateway is a configured, not yet running gateway.
@@ -54,6 +58,8 @@ type Gateway struct {
 	drain *drain.Server
 	// clients decides the client address and scheme, as the proxy does.
 	clients clientip.Resolver
+	// failures is Hooks.Failures (nil: no failure budget).
+	failures *ratelimit.Limiter
 	// crossOrigin guards tokens from the cookie (checkCookieOrigin).
 	crossOrigin *http.CrossOriginProtection
 	cfg         config.Config
@@ -66,7 +72,7 @@ type Gateway struct {
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
 func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	g := &Gateway{cfg: cfg, log: log, ctx: ctx, cancel: cancel, failures: hooks.Failures}
 	var err error
 	g.Keys, err = jwks.New(ctx, jwks.Config{
 		URL:                cfg.JWKSURL,
