@@ -28,6 +28,7 @@ var Vars = []settings.Var{
 	{Name: "DB_MAX_IDLE_CONNS", Default: "10", Usage: "idle database connections kept (0-1000)"},
 	{Name: "DB_CONN_MAX_IDLE_TIME", Default: "5m", Usage: "close a database connection idle this long (e.g. 5m)"},
 	{Name: "DB_CONN_MAX_LIFETIME", Default: "30m", Usage: "close a database connection this old (e.g. 30m)"},
+	{Name: "REQUEST_TIMEOUT", Default: "10s", Usage: "deadline of one request's database work; past it the statement is cancelled, its transaction rolled back and the answer is 503. Keep it below the gateway's UPSTREAM_TIMEOUT (100ms-5m, e.g. 10s)"},
 	{Name: "BODY_LIMIT", Default: "65536", Usage: "largest request body in bytes (1024-1048576)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests (e.g. 20s)"},
 	{Name: "SHUTDOWN_IDLE_GRACE", Default: "5s", Usage: "the first part of SHUTDOWN_TIMEOUT, in which every response says Connection: close and idle kept-alive connections are left to their clients to close; longer than the gateway's UPSTREAM_IDLE_TIMEOUT (ends early when none is left; e.g. 5s)"},
@@ -46,6 +47,7 @@ type Config struct {
 	ConnectTimeout  time.Duration
 	Pool            postgres.PoolOptions
 	BodyLimit       int
+	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	ShutdownGrace   time.Duration
 	LogLevel        slog.Level
@@ -101,6 +103,10 @@ func Load(env settings.Env) (Config, error) {
 		MaxLifetime: r.Duration("DB_CONN_MAX_LIFETIME"),
 	}
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 1<<20)
+	c.RequestTimeout = r.Duration("REQUEST_TIMEOUT")
+	if c.RequestTimeout > 5*time.Minute || (c.RequestTimeout > 0 && c.RequestTimeout < 100*time.Millisecond) {
+		r.Fail("REQUEST_TIMEOUT", "%s is outside 100ms-5m (e.g. 10s)", c.RequestTimeout)
+	}
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT")
 	c.ShutdownGrace = r.Duration("SHUTDOWN_IDLE_GRACE")
 	if c.ShutdownGrace > c.ShutdownTimeout {

@@ -21,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8081" || c.RLSRole != "tasks_rls" || c.IdentityMaxSkew != 30*time.Second || c.MigrateOnStart ||
-		c.ConnectTimeout != time.Minute || c.Pool.MaxOpen != 20 || c.BodyLimit != 65536 {
+		c.ConnectTimeout != time.Minute || c.Pool.MaxOpen != 20 || c.BodyLimit != 65536 || c.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults %+v", c)
 	}
 	if c.Database.Host != "ep-x-pooler.eu.aws.neon.tech" || c.Migrations.Host != "ep-x.eu.aws.neon.tech" {
@@ -52,6 +52,9 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"DB_CONNECT_TIMEOUT", "soon"},
 		{"BODY_LIMIT", "10"},
 		{"SHUTDOWN_IDLE_GRACE", "21s"}, // longer than SHUTDOWN_TIMEOUT
+		{"REQUEST_TIMEOUT", "10ms"},
+		{"REQUEST_TIMEOUT", "1h"},
+		{"REQUEST_TIMEOUT", "0s"},
 		{"LOG_LEVEL", "loud"},
 	}
 	for _, c := range cases {

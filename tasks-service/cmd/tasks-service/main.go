@@ -156,6 +156,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Log:       log,
 		Metrics:   observe.NewMetrics("tasks-service"),
 		BodyLimit: cfg.BodyLimit,
+		// Shorter than the gateway's UPSTREAM_TIMEOUT: see README, "Deadlines".
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -34,7 +34,15 @@ type Config struct {
 	Metrics   *observe.Metrics // optional
 	Now       func() time.Time // defaults to time.Now
 	BodyLimit int              // bytes; defaults to 64 KiB
+	// RequestTimeout is the deadline of a request's work (defaults to
+	// DefaultRequestTimeout); see withDeadline.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is Config.RequestTimeout when it is 0: well below
+// the gateway's UPSTREAM_TIMEOUT (15 s), so a request's transaction has
+// ended, committed or rolled back, before the gateway gives up on it.
+const DefaultRequestTimeout = 10 * time.Second
 
 // Listener wraps ln the way the app must be served: a connection the server
 // closes lingers (package linger), so a client refused mid-upload (413)
@@ -53,6 +61,9 @@ func New(cfg Config) *fiber.App {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 64 << 10
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "tasks-service",
 		BodyLimit:             cfg.BodyLimit,
@@ -62,7 +73,7 @@ func New(cfg Config) *fiber.App {
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           60 * time.Second,
 	})
-	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log))
+	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
 	if cfg.Metrics != nil {
 		app.Use(cfg.Metrics.Middleware())
 		app.Get("/metrics", cfg.Metrics.Handler())

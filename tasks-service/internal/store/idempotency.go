@@ -28,7 +28,10 @@ func (d *DB) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error)
 		return 0, task.Errorf(task.Internal, "prune limit %d is not positive", limit)
 	}
 	gen := d.db.QueryGen()
-	b := []byte("SET LOCAL statement_timeout = '" + StatementTimeout + "'; ")
+	b, err := appendStatementTimeout(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
 	// No user: of the table's policies only the janitor's, expired rows, apply.
 	b = gen.AppendQuery(b, "SET LOCAL ROLE ?; SET LOCAL app.user_id = ''; ", bun.Ident(d.janitorRole))
 	// ctid = ANY(ARRAY(subquery)) is always a TID scan of exactly the rows the

@@ -8,6 +8,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
@@ -17,8 +19,41 @@ import (
 	"github.com/uptrace/bun/schema"
 )
 
-// StatementTimeout bounds every request's statements.
-const StatementTimeout = "5s"
+// StatementTimeout bounds each statement (Postgres statement_timeout); the
+// deadline of the request's context may shorten it (statementTimeout).
+const StatementTimeout = 5 * time.Second
+
+// statementTimeout is the statement_timeout of a statement sent under ctx:
+// StatementTimeout, or less, so that Postgres itself cancels the statement
+// — rolling its transaction back — a margin before ctx's deadline, while the
+// driver still waits for the answer. The margin (a fifth of the time left,
+// at most 1 s) is for that answer to arrive: at the deadline itself the
+// driver abandons the connection, and whether a write committed would be
+// unknown. It fails with Unavailable when the deadline leaves no time.
+func statementTimeout(ctx context.Context) (time.Duration, error) {
+	d := StatementTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		left -= min(left/5, time.Second)
+		if left < time.Millisecond {
+			return 0, task.Wrap(task.Unavailable, context.DeadlineExceeded, "the database took too long; retry later")
+		}
+		d = min(d, left)
+	}
+	return d, nil
+}
+
+// appendStatementTimeout appends the SET LOCAL of the statement timeout of
+// ctx to b.
+func appendStatementTimeout(ctx context.Context, b []byte) ([]byte, error) {
+	d, err := statementTimeout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, "SET LOCAL statement_timeout = "...)
+	b = strconv.AppendInt(b, max(d.Milliseconds(), 1), 10) // in ms; 0 would mean none
+	return append(b, "; "...), nil
+}
 
 // DB hands out per-user stores over one pool.
 type DB struct {
@@ -62,7 +97,7 @@ func (d *DB) tasks(userID string) (*Tasks, error) {
 		return nil, task.Errorf(task.Unauthenticated, "invalid user id")
 	}
 	gen := d.db.QueryGen()
-	prelude := []byte("SET LOCAL statement_timeout = '" + StatementTimeout + "'; ")
+	var prelude []byte
 	if !d.skipRole {
 		prelude = gen.AppendQuery(prelude, "SET LOCAL ROLE ?; ", bun.Ident(d.role))
 	}
@@ -75,6 +110,8 @@ func (d *DB) Ready(ctx context.Context) error { return postgres.Ping(ctx, d.db) 
 
 // Tasks is the store of one user. Each method sends its statements as ONE
 // simple-protocol message: "SET LOCAL ...; SET LOCAL ...; <statement>".
+// Postgres times each statement out within the deadline of the method's
+// context (statementTimeout).
 // Postgres runs a multi-statement message as one implicit transaction, so the
 // settings are transaction-local (safe behind a transaction-mode pooler), an
 // error rolls everything back, and a request costs one round trip.
@@ -87,7 +124,11 @@ type Tasks struct {
 // run sends the prelude and q in one message and scans the rows of q into
 // dest (a pointer to a slice, or nil). Errors come back translated.
 func (s *Tasks) run(ctx context.Context, dest any, q schema.QueryAppender) error {
-	b, err := q.AppendQuery(s.db.QueryGen(), append([]byte(nil), s.prelude...))
+	b, err := appendStatementTimeout(ctx, make([]byte, 0, 64+len(s.prelude)))
+	if err != nil {
+		return err
+	}
+	b, err = q.AppendQuery(s.db.QueryGen(), append(b, s.prelude...))
 	if err != nil {
 		return task.Wrap(task.Internal, fmt.Errorf("build query: %w", err), "internal error")
 	}
