@@ -56,12 +56,13 @@ func TestCheckShape(t *testing.T) {
 			t.Errorf("byte %#x: %v; want accepted=%v", c, err, want)
 		}
 	}
-	for _, tok := range []string{"a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "abc", "a.b.c.", ""} {
+	for _, tok := range []string{"a.b", "a.b.c.d", ".b.c", "a..c", "a.b.", "abc", "a.b.c.", "",
+		`{"code":"UNAUTHORIZED","message":"Unauthorized"}`, "a.b.c, {x}", "a.b.c Bearer", "Bearer a.b.c"} {
 		if err := checkShape([]byte(tok)); err != errMalformed {
 			t.Errorf("%q: %v, want malformed", tok, err)
 		}
 	}
-	for _, tok := range []string{"a.b.c, Bearer d.e.f", "a.b.c d.e.f"} {
+	for _, tok := range []string{"a.b.c, Bearer d.e.f", "a.b.c d.e.f", "a.b.c,d.e.f"} {
 		if err := checkShape([]byte(tok)); err != errTwoTokens {
 			t.Errorf("%q: %v, want multiple_tokens", tok, err)
 		}

@@ -25,7 +25,7 @@ func reject(reason, description string) *TokenError {
 
 // Rejections, one per rule. Shared values: they carry no token data.
 var (
-	errMalformed       = reject("malformed", "the token is not a compact JWS")
+	errMalformed       = reject("malformed", "the token is not a JWT: three base64url parts joined by dots")
 	errTooLarge        = reject("too_large", "the token is larger than allowed")
 	errBadHeader       = reject("bad_header", "the token header is not valid JSON")
 	errForbiddenHeader = reject("forbidden_header", "the token header carries a field this gateway refuses (jku, x5u, jwk, x5c, crit, b64)")

@@ -67,12 +67,25 @@ func bearer(v []byte, maxBytes int) ([]byte, error) {
 }
 
 // checkShape returns nil for a token tokenShaped accepts, else the reason:
-// two tokens in one header, or a malformed one.
+// two tokens in one header (token-shaped parts between commas, spaces and
+// "Bearer"), or a malformed one — such as an error body that a script
+// took for a token, commas and all.
 func checkShape(tok []byte) error {
 	if tokenShaped(tok) {
 		return nil
 	}
-	if bytes.ContainsAny(tok, ", ") {
+	parts := bytes.FieldsFunc(tok, func(r rune) bool { return r == ',' || r == ' ' })
+	n := 0
+	for _, p := range parts {
+		if bytes.EqualFold(p, bearerPrefix[:len(bearerPrefix)-1]) {
+			continue
+		}
+		if !tokenShaped(p) {
+			return errMalformed
+		}
+		n++
+	}
+	if n > 1 {
 		return errTwoTokens
 	}
 	return errMalformed
