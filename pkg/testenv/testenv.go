@@ -19,12 +19,20 @@ func InCI() bool {
 
 // Missing ends tb because a prerequisite is missing: Fatalf when InCI,
 // Skipf otherwise. The message should name what is missing and how to
-// provide it.
+// provide it. A skip is also appended, with the test's name, to the file
+// TESTENV_SKIP_LOG names (when set), where `make test` collects every skip
+// to list them at its end; testenv.sh is the same rule for shell scripts.
 func Missing(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if InCI() {
 		tb.Fatalf("CI=true, so a missing prerequisite fails the test: %s", msg)
+	}
+	if name := os.Getenv("TESTENV_SKIP_LOG"); name != "" {
+		if f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%s: %s\n", tb.Name(), msg)
+			_ = f.Close()
+		}
 	}
 	tb.Skip(msg)
 }
