@@ -107,6 +107,10 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		// rate limits are tested in the gateway module, not here.
 		"RATE_LIMIT_USER_RPS=200", "RATE_LIMIT_USER_BURST=1000",
 		"RATE_LIMIT_IP_RPS=50", "RATE_LIMIT_IP_BURST=200",
+		// The suite's clients keep idle connections for 90 s; at the end the
+		// drain need not wait for them (TestRollingRestartsFailNoRequest
+		// drains with the defaults).
+		"SHUTDOWN_IDLE_GRACE=500ms",
 	}
 	if cfg.publicIssuer {
 		gatewayEnv = append(gatewayEnv, "JWT_ISSUER="+s.issuer, "JWT_AUDIENCE="+s.issuer)
