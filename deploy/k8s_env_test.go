@@ -170,6 +170,52 @@ func (m *k8sManifest) envProblems() []string {
 	p = append(p, m.serviceURLProblems()...)
 	p = append(p, m.expansionProblems()...)
 	p = append(p, m.redisProblems()...)
+	p = append(p, m.drainProblems()...)
+	return p
+}
+
+// drainProblems checks the timeouts that make a rolling update fail no
+// request (deploy/README.md, "Rolling updates that fail no request";
+// e2e TestRollingRestartsFailNoRequest): a draining tasks-service leaves
+// idle connections to the gateway for SHUTDOWN_IDLE_GRACE, which must
+// outlast the gateway's UPSTREAM_IDLE_TIMEOUT, after which the gateway has
+// retired every one of them; and the gateway's drain must outlast a
+// request in flight at SIGTERM, which ends within UPSTREAM_TIMEOUT.
+func (m *k8sManifest) drainProblems() []string {
+	load := func(kind, workload, container string) settings.Env {
+		pod := m.workloadPod(kind, workload)
+		if pod == nil {
+			return nil
+		}
+		c := k8sContainer(*pod.spec, container)
+		if c == nil {
+			return nil
+		}
+		env, _ := m.resolveEnv(c)
+		values := map[string]string{}
+		for name, v := range env {
+			values[name] = strings.ReplaceAll(v.value, k8sPlaceholder, k8sFiller)
+		}
+		return settings.MapEnv(values)
+	}
+	genv, tenv := load("Deployment", "gateway", "gateway"), load("Deployment", "tasks-service", "tasks-service")
+	if genv == nil || tenv == nil {
+		return nil // reported by binaryProblems
+	}
+	gw, gerr := gatewayconfig.Load(genv)
+	tasks, terr := tasksconfig.Load(tenv)
+	if gerr != nil || terr != nil {
+		return nil // reported by binaryProblems
+	}
+	var p []string
+	if tasks.ShutdownGrace <= gw.UpstreamIdleTimeout {
+		p = append(p, fmt.Sprintf("tasks-service SHUTDOWN_IDLE_GRACE %s <= gateway UPSTREAM_IDLE_TIMEOUT %s: a draining replica would close connections the gateway may still send on",
+			tasks.ShutdownGrace, gw.UpstreamIdleTimeout))
+	}
+	if gw.ShutdownTimeout < gw.UpstreamTimeout {
+		p = append(p, fmt.Sprintf("gateway SHUTDOWN_TIMEOUT %s < UPSTREAM_TIMEOUT %s: a request in flight at SIGTERM could be cut off",
+			gw.ShutdownTimeout, gw.UpstreamTimeout))
+	}
 	return p
 }
 

@@ -189,6 +189,12 @@ func TestK8sChecksCatchBrokenManifests(t *testing.T) {
 		{"drain made longer than the grace period", "neon", func(m *k8sManifest) {
 			setEnv(container(m, "tasks-service"), "SHUTDOWN_TIMEOUT", corev1.EnvVar{Name: "SHUTDOWN_TIMEOUT", Value: "60s"})
 		}, env, "SHUTDOWN_TIMEOUT 1m0s"},
+		{"replica drain shorter than the gateway's idle connections", "neon", func(m *k8sManifest) {
+			setEnv(container(m, "gateway"), "UPSTREAM_IDLE_TIMEOUT", corev1.EnvVar{Name: "UPSTREAM_IDLE_TIMEOUT", Value: "10s"})
+		}, env, "tasks-service SHUTDOWN_IDLE_GRACE 5s <= gateway UPSTREAM_IDLE_TIMEOUT 10s"},
+		{"gateway drain shorter than a request", "neon", func(m *k8sManifest) {
+			setEnv(container(m, "gateway"), "SHUTDOWN_TIMEOUT", corev1.EnvVar{Name: "SHUTDOWN_TIMEOUT", Value: "10s"})
+		}, env, "gateway SHUTDOWN_TIMEOUT 10s < UPSTREAM_TIMEOUT 15s"},
 		{"neon traffic through the direct endpoint", "neon", func(m *k8sManifest) {
 			secretValue(m, "DATABASE_URL", "-pooler.", ".")
 		}, env, "is not a -pooler endpoint"},
