@@ -69,9 +69,14 @@ func New(cfg Config) *fiber.App {
 		BodyLimit:             cfg.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler(cfg.Log),
-		ReadTimeout:           15 * time.Second,
-		WriteTimeout:          15 * time.Second,
-		IdleTimeout:           60 * time.Second,
+		// fasthttp would otherwise parse a multipart/form-data body into
+		// files before the identity check and hand Body() a re-encoded
+		// copy; the API takes JSON only, and the signature covers the
+		// bytes as received.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  15 * time.Second,
+		WriteTimeout:                 15 * time.Second,
+		IdleTimeout:                  60 * time.Second,
 	})
 	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
 	if cfg.Metrics != nil {

@@ -30,6 +30,29 @@ func requireJSON(c *fiber.Ctx) error {
 	return task.Errorf(task.UnsupportedMedia, "send the body as application/json")
 }
 
+// requireIdentityCoding fails with UnsupportedMedia unless every
+// Content-Encoding the request declares is identity (or there is none). The
+// API takes JSON as sent and never inflates a body: Fiber's Ctx.Body would
+// gunzip "gzip, gzip" without a limit (a 1 KB body became 512 MiB), and the
+// gateway's signature covers the bytes as received, so nothing may transform
+// them before they are hashed. Content codings are case-insensitive (RFC 9110
+// section 8.4.1); every field line counts, as Fiber would use the last.
+func requireIdentityCoding(c *fiber.Ctx) error {
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderContentEncoding) {
+		for coding := range bytes.SplitSeq(v, []byte(",")) {
+			coding = bytes.Trim(coding, " \t")
+			if len(coding) > 0 && !bytes.EqualFold(coding, []byte("identity")) {
+				return task.Errorf(task.UnsupportedMedia, "this API does not accept compressed request bodies (Content-Encoding %.32q); send the JSON as it is", coding)
+			}
+		}
+	}
+	return nil
+}
+
+// body returns the request body exactly as received. It is the only way
+// handlers read a body: Fiber's Ctx.Body decodes Content-Encoding.
+func body(c *fiber.Ctx) []byte { return c.Request().Body() }
+
 // decodeObject parses body as one JSON object whose members are all in
 // allowed; it returns the members undecoded.
 func decodeObject(body []byte, allowed map[string]bool) (map[string]json.RawMessage, error) {
@@ -127,7 +150,7 @@ func draftFromBody(c *fiber.Ctx) (task.Draft, error) {
 	if err := requireJSON(c); err != nil {
 		return task.Draft{}, err
 	}
-	obj, err := decodeObject(c.Body(), editable)
+	obj, err := decodeObject(body(c), editable)
 	if err != nil {
 		return task.Draft{}, err
 	}

@@ -53,7 +53,7 @@ func (handlers) create(c *fiber.Ctx) error {
 			return &task.Error{Code: task.Malformed, Message: "invalid Idempotency-Key",
 				Fields: []task.FieldError{{Field: HeaderIdempotencyKey, Message: "must be 1 to 255 visible ASCII characters"}}}
 		}
-		idem = &task.Idempotency{Key: key, BodyHash: hashBody(c.Body())}
+		idem = &task.Idempotency{Key: key, BodyHash: hashBody(body(c))}
 	}
 	t, replayed, err := storeOf(c).Create(c.UserContext(), d, idem)
 	if err != nil {
@@ -108,7 +108,7 @@ func (handlers) update(c *fiber.Ctx) error {
 	if err := requireJSON(c); err != nil {
 		return err
 	}
-	patch, err := decodeObject(c.Body(), editable)
+	patch, err := decodeObject(body(c), editable)
 	if err != nil {
 		return err
 	}
@@ -144,11 +144,11 @@ func (handlers) complete(c *fiber.Ctx) error {
 		return err
 	}
 	var completed *bool
-	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+	if len(strings.TrimSpace(string(body(c)))) > 0 {
 		if err := requireJSON(c); err != nil {
 			return err
 		}
-		obj, err := decodeObject(c.Body(), map[string]bool{"completed": true})
+		obj, err := decodeObject(body(c), map[string]bool{"completed": true})
 		if err != nil {
 			return err
 		}

@@ -19,13 +19,17 @@ const (
 // requireIdentity is where a request's user is decided: only a valid
 // gateway assertion (pkg/identity, Contract 2) over this exact method,
 // target, user id and body gets a store; anything else is a logged 401.
+// A compressed body is refused (415) before anything is hashed.
 func requireIdentity(v *identity.Verifier, stores StoreFactory, now func() time.Time, log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if err := requireIdentityCoding(c); err != nil {
+			return err
+		}
 		req := identity.Request{
 			Method:     c.Method(),
 			Target:     string(c.Request().RequestURI()),
 			UserID:     c.Get(identity.HeaderUserID),
-			BodySHA256: identity.HashBody(c.Body()),
+			BodySHA256: identity.HashBody(body(c)),
 		}
 		if err := v.Verify(c.Get(identity.HeaderSignature), req, now()); err != nil {
 			log.Warn("identity assertion rejected", "request_id", observe.RequestIDOf(c),
