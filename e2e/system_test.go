@@ -256,6 +256,10 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		}
 	})
 
+	t.Run("50 concurrent requests with a freshly rotated kid all pass", func(t *testing.T) {
+		testNewKidUnderConcurrency(t, s, alice, bob)
+	})
+
 	t.Run("a valid token keeps working while Better Auth is down", func(t *testing.T) {
 		unused := alice.jwt(t) // never shown to the gateway: no verified-token cache can help
 		s.stopBetterAuth()
