@@ -8,36 +8,28 @@
 #
 #   tasks-service/scripts/test-pgbouncer.sh [go test flags...]
 #
-# Needs: Postgres on PGHOST:PGPORT (default 127.0.0.1:5432, superuser
-# postgres, trust auth), pgbouncer and openssl (installed with apt-get when
-# missing and running as root). Everything else lives in a temp dir.
+# Needs pgbouncer, openssl and psql: a named skip without them, a failure
+# when CI=true (pkg/testenv/testenv.sh; .ci/run installs them). Postgres is
+# scripts/with-postgres.sh's: the local one (LOCAL_PG_URL, default
+# 127.0.0.1:5432, superuser postgres, trust auth), else a project-local one
+# for this run. Everything else lives in a temp dir. PGBOUNCER names the
+# pgbouncer binary (default: pgbouncer in PATH, else /usr/sbin/pgbouncer).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pghost="${PGHOST:-127.0.0.1}"
-pgport="${PGPORT:-5432}"
+. "$here/../pkg/testenv/testenv.sh"
 
-need=()
-command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "test-pgbouncer: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
-    exit 1
-  fi
-  echo "test-pgbouncer: installing ${need[*]}" >&2
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-pgbouncer_bin="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+pgbouncer_bin="${PGBOUNCER:-$(command -v pgbouncer || echo /usr/sbin/pgbouncer)}"
+[ -x "$pgbouncer_bin" ] || testenv_missing test-pgbouncer "pgbouncer not found (apt-get install pgbouncer, brew install pgbouncer)"
+command -v openssl >/dev/null 2>&1 || testenv_missing test-pgbouncer "openssl not found"
+command -v psql >/dev/null 2>&1 || testenv_missing test-pgbouncer "psql not found (apt-get install postgresql-client, brew install libpq)"
 
-if ! psql "host=$pghost port=$pgport user=postgres dbname=postgres" -Atqc 'SELECT 1' >/dev/null 2>&1; then
-  echo "test-pgbouncer: no Postgres at $pghost:$pgport" >&2
-  if [ "${CI:-}" = "true" ]; then exit 1; fi
-  echo "test-pgbouncer: SKIP (not CI)" >&2
-  exit 0
-fi
+. "$here/../scripts/with-postgres.sh"
+[ -n "${PG_TEST_SERVER:-}" ] || testenv_missing test-pgbouncer "no Postgres (see above)"
+hostport="${PG_TEST_SERVER#*@}"
+hostport="${hostport%%/*}"
+pghost="${hostport%:*}"
+pgport="${hostport##*:}"
 
 # PgBouncer talks TLS to Postgres when the server offers it (Debian's
 # default: ssl=on with the snakeoil certificate).
@@ -56,11 +48,12 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
+  _wp_stop # with-postgres.sh's server, if it started one
 }
 trap cleanup EXIT
 
 # A free port: bind :0 and read what the kernel chose.
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)))"
+port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 
 # Self-signed certificate for 127.0.0.1, made now, never stored.
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" \
