@@ -286,9 +286,9 @@ func (m *k8sManifest) networkProblems() []string {
 	}
 	if localAuth {
 		conns = append(conns,
-			conn{gateway, betterAuth, 3000, tcp, true},
-			conn{tasks, betterAuth, 3000, tcp, false},
-			conn{stranger, betterAuth, 3000, tcp, false},
+			conn{gateway, betterAuth, 8082, tcp, true},
+			conn{tasks, betterAuth, 8082, tcp, false},
+			conn{stranger, betterAuth, 8082, tcp, false},
 			conn{gateway, publicHTTPS, 443, tcp, false},
 			conn{betterAuth, publicHTTPS, 443, tcp, false},
 		)

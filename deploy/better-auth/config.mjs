@@ -16,7 +16,7 @@ export class ConfigError extends Error {
 
 /** vars documents every environment variable the server reads. */
 export const vars = [
-  { name: "BETTER_AUTH_URL", required: true, usage: "public base URL of this server; default JWT issuer and audience", example: "http://127.0.0.1:3000" },
+  { name: "BETTER_AUTH_URL", required: true, usage: "public base URL of this server; default JWT issuer and audience", example: "http://localhost:8080" },
   { name: "BETTER_AUTH_SECRET", required: true, secret: true, usage: "at least 32 characters; encrypts the JWT private keys and signs cookies", example: "$(openssl rand -base64 32)" },
   { name: "AUTH_DATABASE_URL", required: true, secret: true, usage: "Postgres URL for Better Auth's own tables", example: "postgres://postgres@127.0.0.1:5432/gatehouse_auth" },
   { name: "BETTER_AUTH_TRUSTED_ORIGINS", usage: "comma-separated frontend origins allowed to call /api/auth/*", example: "http://localhost:3001" },
@@ -28,7 +28,7 @@ export const vars = [
   { name: "BETTER_AUTH_ROTATE_KEYS_ON_START", default: "false", usage: "true retires every current signing key at start, so the next token is signed by a new kid (old keys stay in the JWKS for the grace period)" },
   { name: "BETTER_AUTH_RATE_LIMIT", usage: "on or off; default: Better Auth's own (on when NODE_ENV=production)" },
   { name: "HOST", default: "127.0.0.1", usage: "listen address (0.0.0.0 in containers)" },
-  { name: "PORT", default: "3000", usage: "listen port" },
+  { name: "PORT", default: "8082", usage: "listen port (not 3000: that is where a Next.js frontend runs)" },
 ];
 
 function bool(env, name, fallback) {
@@ -59,7 +59,7 @@ function httpURL(env, name, example) {
  * the first variable that is missing or malformed.
  */
 export function load(env) {
-  const baseURL = httpURL(env, "BETTER_AUTH_URL", "http://127.0.0.1:3000");
+  const baseURL = httpURL(env, "BETTER_AUTH_URL", "http://localhost:8080");
 
   const secret = env.BETTER_AUTH_SECRET ?? "";
   if (secret === "") throw new ConfigError("BETTER_AUTH_SECRET", "is required", "$(openssl rand -base64 32)");
@@ -114,9 +114,9 @@ export function load(env) {
   const rawRateLimit = (env.BETTER_AUTH_RATE_LIMIT ?? "").trim();
   const rateLimit = rawRateLimit === "" ? undefined : bool(env, "BETTER_AUTH_RATE_LIMIT", undefined);
 
-  const rawPort = (env.PORT ?? "").trim() || "3000";
+  const rawPort = (env.PORT ?? "").trim() || "8082";
   if (!/^[0-9]+$/.test(rawPort) || Number(rawPort) > 65535) {
-    throw new ConfigError("PORT", `must be a port number 0-65535, got ${JSON.stringify(rawPort)}`, "3000");
+    throw new ConfigError("PORT", `must be a port number 0-65535, got ${JSON.stringify(rawPort)}`, "8082");
   }
 
   return {

@@ -3,21 +3,21 @@ import { test } from "node:test";
 import { ConfigError, load } from "./config.mjs";
 
 const valid = {
-  BETTER_AUTH_URL: "http://127.0.0.1:3000/",
+  BETTER_AUTH_URL: "http://localhost:8080/",
   BETTER_AUTH_SECRET: "0123456789abcdef0123456789abcdef",
   AUTH_DATABASE_URL: "postgres://postgres@127.0.0.1:5432/gatehouse_auth",
 };
 
 test("valid minimal environment gets the documented defaults", () => {
   const cfg = load(valid);
-  assert.equal(cfg.baseURL, "http://127.0.0.1:3000");
+  assert.equal(cfg.baseURL, "http://localhost:8080");
   assert.equal(cfg.jwt.alg, "EdDSA");
   assert.equal(cfg.jwt.expiration, "15m");
   assert.equal(cfg.jwt.rotateOnStart, false);
   assert.equal(cfg.jwt.rotationInterval, undefined);
   assert.equal(cfg.rateLimit, undefined);
   assert.equal(cfg.host, "127.0.0.1");
-  assert.equal(cfg.port, 3000);
+  assert.equal(cfg.port, 8082); // off 3000, where Next.js runs
   assert.deepEqual(cfg.trustedOrigins, []);
 });
 
