@@ -9,18 +9,20 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/session"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
 // Vars declares every environment variable the gateway reads, the rate
-// limiter's included.
-var Vars = append(gatewayVars, ratelimit.Vars...)
+// limiter's and session mode's included.
+var Vars = slices.Concat(gatewayVars, ratelimit.Vars, session.Vars)
 
 var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
@@ -100,6 +102,7 @@ type Config struct {
 
 	TrustedProxyHops int
 	RateLimit        ratelimit.Config
+	Session          session.Settings
 }
 
 // acceptable lists what JWT_ALGORITHMS may name.
@@ -234,7 +237,9 @@ func Load(env settings.Env) (Config, error) {
 
 	rl, rlErr := ratelimit.LoadConfig(env)
 	c.RateLimit = rl
-	if err := errors.Join(r.Err(), rlErr); err != nil {
+	sess, sessErr := session.LoadSettings(env)
+	c.Session = sess
+	if err := errors.Join(r.Err(), rlErr, sessErr); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -27,6 +27,9 @@ const localPrincipal = "principal"
 func (g *Gateway) authenticate(c *fiber.Ctx) error {
 	h := &c.Request().Header
 	tok, src, err := authn.Extract(h, g.cfg.CookieName, g.Authn.MaxTokenBytes())
+	if g.sessions != nil && errors.Is(err, authn.ErrNoToken) {
+		return g.authenticateSession(c) // session mode: a bearer token always wins
+	}
 	if errors.Is(err, authn.ErrNoToken) {
 		return g.authError(err)
 	}

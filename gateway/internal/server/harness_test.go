@@ -103,6 +103,10 @@ type harness struct {
 	gw          *server.Gateway
 	cancel      context.CancelFunc
 	done        chan error
+
+	// sessions are the auth upstream's session cookies: value → user id
+	// (see serveToken).
+	sessions sync.Map
 }
 
 func randomKey(t *testing.T) string {
@@ -141,6 +145,10 @@ func startWith(t *testing.T, env map[string]string, hooks server.Hooks, log *slo
 	}
 	h.tasks = newRecorder(t, identity.NewVerifier(kr, 0), nil)
 	h.auth = newRecorder(t, nil, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/auth/token" {
+			h.serveToken(w, r)
+			return
+		}
 		http.SetCookie(w, &http.Cookie{Name: "better-auth.session_token", Value: "tok123", Path: "/", HttpOnly: true})
 		http.SetCookie(w, &http.Cookie{Name: "better-auth.session_data", Value: "data456", Path: "/", HttpOnly: true})
 		w.Header().Set("Set-Auth-Jwt", "header.payload.sig")
@@ -200,6 +208,21 @@ func startWith(t *testing.T, env map[string]string, hooks server.Hooks, log *slo
 		}
 	})
 	return h
+}
+
+// serveToken answers as Better Auth's GET /api/auth/token does: a JWT for
+// the user of a known better-auth.session_token cookie, else 401.
+func (h *harness) serveToken(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie("better-auth.session_token"); err == nil {
+		if sub, ok := h.sessions.Load(c.Value); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"token": h.token(sub.(string))})
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = io.WriteString(w, `{"code":"UNAUTHORIZED","message":"Unauthorized"}`)
 }
 
 // waitReady polls /readyz until 200.

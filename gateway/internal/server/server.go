@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/session"
 	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/linger"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
@@ -67,6 +68,9 @@ type Gateway struct {
 	cancel      context.CancelFunc
 	ctx         context.Context
 	closed      sync.Once
+
+	// sessions is session mode (SESSION_MODE); nil when off.
+	sessions *session.Exchanger
 }
 
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
@@ -106,6 +110,10 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		return nil, err
 	}
 	g.Keys.OnRemove(g.Authn.ForgetKeys)
+	if g.sessions, err = g.newSessions(); err != nil {
+		cancel()
+		return nil, err
+	}
 	if g.crossOrigin, err = newCrossOrigin(cfg.CORSAllowedOrigins); err != nil {
 		cancel()
 		return nil, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err)
