@@ -100,9 +100,9 @@ func New(cfg Config) *fiber.App {
 	authed.Get("/api/tasks", h.list)
 	authed.Post("/api/tasks", h.create)
 	authed.Get("/api/tasks/:id", h.get)
-	authed.Put("/api/tasks/:id", h.replace)
-	authed.Patch("/api/tasks/:id", h.update)
-	authed.Delete("/api/tasks/:id", h.remove)
-	authed.Patch("/api/tasks/:id/complete", h.complete)
+	authed.Put("/api/tasks/:id", ifMatchAny(h.replace))
+	authed.Patch("/api/tasks/:id", ifMatchAny(h.update))
+	authed.Delete("/api/tasks/:id", ifMatchAny(h.remove))
+	authed.Patch("/api/tasks/:id/complete", ifMatchAny(h.complete))
 	return app
 }

@@ -209,6 +209,54 @@ func TestIfMatch(t *testing.T) {
 	}
 }
 
+// TestIfMatchStarNeedsTheTask: "If-Match: *" is true only when the task
+// exists (RFC 9110 section 13.1.1), so every write with it to a missing
+// task, another user's task or a path that names no task is 412; the same
+// writes to an existing task go through.
+func TestIfMatchStarNeedsTheTask(t *testing.T) {
+	srv := newServer(t)
+	u, other := srv.newUser(t), srv.newUser(t)
+	var theirs task.Task
+	other.do("POST", "/api/tasks", map[string]any{"title": "other's"}).json(t, &theirs)
+	writes := []struct {
+		desc, method, suffix string
+		body                 any
+	}{
+		{"put", "PUT", "", map[string]any{"title": "x"}},
+		{"patch", "PATCH", "", map[string]any{"title": "x"}},
+		{"complete", "PATCH", "/complete", nil},
+		{"delete", "DELETE", "", nil},
+	}
+	for _, id := range []string{"00000000-0000-4000-8000-000000000000", theirs.ID.String(), "not-a-uuid"} {
+		for _, w := range writes {
+			r := u.do(w.method, "/api/tasks/"+id+w.suffix, w.body, "If-Match", "*")
+			if r.status != http.StatusPreconditionFailed {
+				t.Errorf("%s %s with If-Match: *: %d %s, want 412", w.desc, id, r.status, r.body)
+				continue
+			}
+			if p := r.problem(t); p.Type != "urn:gatehouse:problem:precondition-failed" {
+				t.Errorf("%s %s: problem type %q", w.desc, id, p.Type)
+			}
+		}
+	}
+	var mine task.Task
+	u.do("POST", "/api/tasks", map[string]any{"title": "mine"}).json(t, &mine)
+	for _, w := range writes {
+		want := http.StatusOK
+		if w.method == "DELETE" {
+			want = http.StatusNoContent
+		}
+		if r := u.do(w.method, "/api/tasks/"+mine.ID.String()+w.suffix, w.body, "If-Match", "*"); r.status != want {
+			t.Errorf("%s of an existing task with If-Match: *: %d %s, want %d", w.desc, r.status, r.body, want)
+		}
+	}
+	var still task.Task
+	other.do("GET", "/api/tasks/"+theirs.ID.String(), nil).json(t, &still)
+	if still.Title != "other's" || still.Version != 1 {
+		t.Errorf("the other user's task changed: %+v", still)
+	}
+}
+
 func TestIdempotencyKeyOverHTTP(t *testing.T) {
 	srv := newServer(t)
 	u := srv.newUser(t)

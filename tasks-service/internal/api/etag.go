@@ -3,6 +3,9 @@ package api
 import (
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
+	"github.com/gofiber/fiber/v2"
 )
 
 // etag is the strong entity tag of a task version: "<version>".
@@ -23,6 +26,21 @@ func ifMatch(header string) *int64 {
 		}
 	}
 	return &v
+}
+
+// ifMatchAny wraps a write: "If-Match: *" is false when the task has no
+// current representation (RFC 9110 section 13.1.1), so a write to a task
+// that is missing (or another user's: the two stay indistinguishable) is
+// 412, not 404. The store treats "*" as no condition (ifMatch returns nil);
+// only its NotFound answer changes.
+func ifMatchAny(write fiber.Handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		err := write(c)
+		if task.ErrorCode(err) == task.NotFound && strings.TrimSpace(c.Get(fiber.HeaderIfMatch)) == "*" {
+			return task.Errorf(task.PreconditionFailed, "If-Match: * needs the task to exist, and there is no such task")
+		}
+		return err
+	}
 }
 
 // noneMatch reports whether If-None-Match matches version (weak comparison).
