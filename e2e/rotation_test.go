@@ -20,7 +20,7 @@ import (
 // requests go to a gateway of their own whose background refresh is an hour
 // away, so only that refetch can teach it the new kid.
 func testNewKidUnderConcurrency(t *testing.T, s *stack, users ...*user) {
-	gatewayURL := startGateway(t, s, "JWKS_REFRESH_INTERVAL=1h")
+	gatewayURL := startGateway(t, s, s.tasksURL, "JWKS_REFRESH_INTERVAL=1h")
 	const n = 50
 	// n kept-alive connections, so that the n requests reach the gateway
 	// together rather than one TCP handshake apart.
@@ -59,15 +59,16 @@ func testNewKidUnderConcurrency(t *testing.T, s *stack, users ...*user) {
 	expect(t, "the stack's gateway with the new kid", newClient(t, s.gatewayURL, false).withBearer(tokens[0]).do("GET", "/api/tasks", nil), http.StatusOK)
 }
 
-// startGateway starts one more gateway in front of s's Better Auth and
-// tasks-service, with extraEnv, and returns its URL once it is ready.
-func startGateway(t *testing.T, s *stack, extraEnv ...string) string {
+// startGateway starts one more gateway in front of s's Better Auth and the
+// tasks-service at tasksURL, with extraEnv, and returns its URL once it is
+// ready.
+func startGateway(t *testing.T, s *stack, tasksURL string, extraEnv ...string) string {
 	t.Helper()
 	port := freePort(t)
 	envv := []string{
 		"GATEWAY_ADDR=127.0.0.1:" + port,
 		"BETTER_AUTH_URL=" + s.authURL,
-		"TASKS_SERVICE_URL=" + s.tasksURL,
+		"TASKS_SERVICE_URL=" + tasksURL,
 		"IDENTITY_KEYS=" + s.identityKeys,
 		"RATE_LIMIT_USER_RPS=200", "RATE_LIMIT_USER_BURST=1000",
 		"RATE_LIMIT_IP_RPS=200", "RATE_LIMIT_IP_BURST=1000",

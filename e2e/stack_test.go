@@ -42,6 +42,7 @@ type stack struct {
 	issuer       string // iss and aud Better Auth puts in its JWTs
 	identityKeys string
 	authEnv      []string
+	tasksEnv     []string // of the tasks-service
 	betterAuth   *proc
 	procs        []*proc
 }
@@ -89,6 +90,7 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 		"MIGRATIONS_DATABASE_URL=" + tasksDB,
 		"IDENTITY_KEYS=" + s.identityKeys,
 	}
+	s.tasksEnv = tasksEnv
 	runToCompletion(t, "tasks-service migrate up", filepath.Join(env.binDir, "tasks-service"), []string{"migrate", "up"}, tasksEnv)
 	tasks := startProc(t, "tasks-service", filepath.Join(env.binDir, "tasks-service"), []string{"serve"}, tasksEnv)
 	s.procs = append(s.procs, tasks)

@@ -260,6 +260,10 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		testNewKidUnderConcurrency(t, s, alice, bob)
 	})
 
+	t.Run("a database stall longer than the gateway's timeout: a clean 503, nothing written", func(t *testing.T) {
+		testDatabaseStallThroughTheGateway(t, s, bob)
+	})
+
 	t.Run("a valid token keeps working while Better Auth is down", func(t *testing.T) {
 		unused := alice.jwt(t) // never shown to the gateway: no verified-token cache can help
 		s.stopBetterAuth()
