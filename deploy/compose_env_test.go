@@ -62,6 +62,24 @@ func TestComposeGoBinariesEnvironment(t *testing.T) {
 	}
 }
 
+// TestComposeDeadlineChain: in the compose setup too, the tasks-service's
+// REQUEST_TIMEOUT ends before the gateway's UPSTREAM_TIMEOUT
+// (deadlineChainProblems).
+func TestComposeDeadlineChain(t *testing.T) {
+	p := composeMustLoad(t)
+	gw, err := gatewayconfig.Load(settings.MapEnv(composeEnvMap(composeService(t, p, "gateway"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tasksconfig.Load(settings.MapEnv(composeEnvMap(composeService(t, p, "tasks-service"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, problem := range deadlineChainProblems(gw, tasks) {
+		t.Error(problem)
+	}
+}
+
 // TestComposeBetterAuthEnvironment checks the Better Auth service against the
 // server's declaration in deploy/better-auth/config.mjs and, when node is
 // available, against the server's own loader.

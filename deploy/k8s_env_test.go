@@ -216,6 +216,25 @@ func (m *k8sManifest) drainProblems() []string {
 		p = append(p, fmt.Sprintf("gateway SHUTDOWN_TIMEOUT %s < UPSTREAM_TIMEOUT %s: a request in flight at SIGTERM could be cut off",
 			gw.ShutdownTimeout, gw.UpstreamTimeout))
 	}
+	return append(p, deadlineChainProblems(gw, tasks)...)
+}
+
+// deadlineChainProblems checks that a request's work ends inside every
+// deadline around it (tasks-service/README.md, "Deadlines"): the
+// tasks-service's REQUEST_TIMEOUT, within which its transaction commits or
+// rolls back, must end a margin before the gateway's UPSTREAM_TIMEOUT, or the
+// client gets a 504 while the write may still commit; and the tasks-service's
+// drain must outlast a request in flight at SIGTERM.
+func deadlineChainProblems(gw gatewayconfig.Config, tasks tasksconfig.Config) []string {
+	var p []string
+	if margin := time.Second; tasks.RequestTimeout+margin > gw.UpstreamTimeout {
+		p = append(p, fmt.Sprintf("tasks-service REQUEST_TIMEOUT %s is not at least %s below the gateway's UPSTREAM_TIMEOUT %s: the gateway could answer 504 while a write still commits",
+			tasks.RequestTimeout, margin, gw.UpstreamTimeout))
+	}
+	if tasks.ShutdownTimeout < tasks.RequestTimeout {
+		p = append(p, fmt.Sprintf("tasks-service SHUTDOWN_TIMEOUT %s < REQUEST_TIMEOUT %s: a request in flight at SIGTERM could be cut off",
+			tasks.ShutdownTimeout, tasks.RequestTimeout))
+	}
 	return p
 }
 
