@@ -138,6 +138,70 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
+// TestVerifyRejectsEveryAlteredBit flips each bit of an otherwise valid
+// signature, one at a time: a comparison that looks at part of the MAC (the
+// first 16 bytes, all but the last byte) accepts some of them.
+func TestVerifyRejectsEveryAlteredBit(t *testing.T) {
+	vf := mustLoadVectors(t)
+	v := NewVerifier(mustKeyring(t, vf.IdentityKeys), 0)
+	for _, vec := range vf.Vectors {
+		r := Request{Method: vec.Method, Target: vec.Target, UserID: vec.UserID, BodySHA256: HashBody([]byte(vec.Body))}
+		now := time.Unix(vec.T, 0)
+		a, err := Parse(vec.Header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(vec.Header, r, now); err != nil {
+			t.Fatalf("%s: control: the unaltered header fails: %v", vec.Name, err)
+		}
+		prefix := vec.Header[:strings.Index(vec.Header, "sig=")+len("sig=")]
+		for i := range a.Sig {
+			for bit := range 8 {
+				sig := append([]byte(nil), a.Sig...)
+				sig[i] ^= 1 << bit
+				err := v.Verify(prefix+base64.RawURLEncoding.EncodeToString(sig), r, now)
+				if !errors.Is(err, ErrBadSignature) {
+					t.Errorf("%s: signature byte %d bit %d flipped: Verify = %v, want %v", vec.Name, i, bit, err, ErrBadSignature)
+				}
+			}
+		}
+	}
+}
+
+// TestWindowEdges: t may lie up to the window away from the clock, in
+// either direction, inclusive; a nanosecond or a second more is stale.
+func TestWindowEdges(t *testing.T) {
+	vf := mustLoadVectors(t)
+	vec := vf.Vectors[0]
+	r := Request{Method: vec.Method, Target: vec.Target, UserID: vec.UserID, BodySHA256: HashBody([]byte(vec.Body))}
+	signed := time.Unix(vec.T, 0)
+	for _, window := range []time.Duration{0, DefaultWindow, 5 * time.Second} {
+		v := NewVerifier(mustKeyring(t, vf.IdentityKeys), window)
+		w := window
+		if w == 0 {
+			w = DefaultWindow
+		}
+		for _, tc := range []struct {
+			skew time.Duration
+			want error
+		}{
+			{0, nil},
+			{w - time.Second, nil},
+			{w, nil},
+			{w + time.Nanosecond, ErrStale},
+			{w + time.Second, ErrStale},
+		} {
+			for _, dir := range []time.Duration{1, -1} { // verifier's clock ahead of t, behind it
+				skew := dir * tc.skew
+				err := v.Verify(vec.Header, r, signed.Add(skew))
+				if !errors.Is(err, tc.want) {
+					t.Errorf("window %s, clock %+v from t: Verify = %v, want %v", window, skew, err, tc.want)
+				}
+			}
+		}
+	}
+}
+
 func TestRotation(t *testing.T) {
 	oldKey := "old:" + base64.StdEncoding.EncodeToString([]byte("old-key-old-key-old-key-old-key-!"))
 	newKey := "new:" + base64.StdEncoding.EncodeToString([]byte("new-key-new-key-new-key-new-key-!"))

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -60,6 +61,7 @@ func TestSpoofingAttempts(t *testing.T) {
 				t.Errorf("credentials reached the tasks service: %v", s.Header)
 			}
 		}},
+		{name: "X-Auth-* headers in any spelling", raw: req("GET", "/api/tasks", bearer, "X-Auth-Request-User: bob", "X_Auth_Token: t", "x-auth-email: bob@example.com")},
 		{name: "method override header", raw: req("POST", "/api/tasks", bearer, "X-HTTP-Method-Override: DELETE", "Content-Length: 0"), check: func(t *testing.T, s seen) {
 			if s.Header.Get("X-Http-Method-Override") != "" {
 				t.Error("method override forwarded")
@@ -133,7 +135,7 @@ func TestSpoofingAttempts(t *testing.T) {
 			}
 			for name := range s.Header {
 				n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-				if (strings.HasPrefix(n, "x-user-") && name != "X-User-Id") || (strings.HasPrefix(n, "x-identity-") && name != "X-Identity-Signature") {
+				if (strings.HasPrefix(n, "x-user-") && name != "X-User-Id") || (strings.HasPrefix(n, "x-identity-") && name != "X-Identity-Signature") || strings.HasPrefix(n, "x-auth-") {
 					t.Errorf("client header %q reached the upstream", name)
 				}
 			}
@@ -144,6 +146,55 @@ func TestSpoofingAttempts(t *testing.T) {
 				tc.check(t, s)
 			}
 		})
+	}
+}
+
+// TestUpstreamVerifierIsStrict is the control of TestSpoofingAttempts,
+// whose forwarded cases pass only when the upstream's verifier (the
+// pkg/identity one tasks-service runs) accepts the gateway's assertion: that
+// acceptance proves something only if the same verifier refuses the
+// assertion with any one bit of its signature changed, or replayed for
+// another user, target or body.
+func TestUpstreamVerifierIsStrict(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	h.tasks.reset()
+	if resp := h.do(t, reqWithBody("POST", "/api/tasks?x=1", `{"title":"a"}`, "Authorization: Bearer "+h.token("alice"))); resp.status != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
+	}
+	got := h.tasks.requests()
+	if len(got) != 1 || got[0].VerifyErr != nil {
+		t.Fatalf("upstream saw %d requests; verify error %v", len(got), got[0].VerifyErr)
+	}
+	s := got[0]
+	header := s.Header.Get(identity.HeaderSignature)
+	r := identity.Request{Method: s.Method, Target: s.Target, UserID: s.Header.Get(identity.HeaderUserID), BodySHA256: identity.HashBody([]byte(s.Body))}
+	a, err := identity.Parse(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(a.T, 0)
+	if err := h.tasks.verify.Verify(header, r, now); err != nil {
+		t.Fatalf("control: the assertion as received fails: %v", err)
+	}
+	prefix := header[:strings.Index(header, "sig=")+len("sig=")]
+	for i := range a.Sig {
+		for bit := range 8 {
+			sig := append([]byte(nil), a.Sig...)
+			sig[i] ^= 1 << bit
+			if err := h.tasks.verify.Verify(prefix+base64.RawURLEncoding.EncodeToString(sig), r, now); !errors.Is(err, identity.ErrBadSignature) {
+				t.Errorf("signature byte %d bit %d flipped: %v, want %v", i, bit, err, identity.ErrBadSignature)
+			}
+		}
+	}
+	for name, other := range map[string]identity.Request{
+		"another user":   {Method: r.Method, Target: r.Target, UserID: "bob", BodySHA256: r.BodySHA256},
+		"another target": {Method: r.Method, Target: "/api/tasks", UserID: r.UserID, BodySHA256: r.BodySHA256},
+		"another body":   {Method: r.Method, Target: r.Target, UserID: r.UserID, BodySHA256: identity.HashBody([]byte(`{"title":"b"}`))},
+	} {
+		if err := h.tasks.verify.Verify(header, other, now); !errors.Is(err, identity.ErrBadSignature) {
+			t.Errorf("assertion replayed for %s: %v, want %v", name, err, identity.ErrBadSignature)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"testing"
 
@@ -94,6 +95,35 @@ func scopedAttempts(t *testing.T, db *DB) {
 	if err != nil || got.Title != "A's secret" || got.Version != 1 || got.Completed {
 		t.Errorf("A's task after B's attempts = %+v, %v; want unchanged", got, err)
 	}
+	scopedReplay(t, db)
+}
+
+// scopedReplay: an Idempotency-Key is the user's own. Three users use the
+// same key with different bodies, B in the middle both in time and in
+// user-id order; B's retry replays B's task, whatever order a lookup that
+// forgot the user would have found the others' keys in.
+func scopedReplay(t *testing.T, db *DB) {
+	ctx := context.Background()
+	key, suffix := "shared-"+newUser(t), newUser(t)
+	create := func(s *Tasks, title string) (task.Task, bool) {
+		t.Helper()
+		got, replayed, err := s.Create(ctx, keyDraft(t, title), &task.Idempotency{Key: key, BodyHash: sha256.Sum256([]byte(title))})
+		if err != nil {
+			t.Fatalf("%s: create %q under the shared key: %v", s.userID, title, err)
+		}
+		return got, replayed
+	}
+	a, b, c := mustTasks(t, db, "u0"+suffix), mustTasks(t, db, "u5"+suffix), mustTasks(t, db, "uz"+suffix)
+	ta, _ := create(a, "A's")
+	tb, _ := create(b, "B's")
+	tc, _ := create(c, "C's")
+	if ta.ID == tb.ID || tb.ID == tc.ID {
+		t.Fatalf("users share a task under one key: %v %v %v", ta.ID, tb.ID, tc.ID)
+	}
+	again, replayed := create(b, "B's")
+	if !replayed || again.ID != tb.ID || again.UserID != b.userID || again.Title != "B's" {
+		t.Errorf("B's retry = %+v (replayed %v); want a replay of B's own task %v", again, replayed, tb.ID)
+	}
 }
 
 // TestRLSFiltersUnscopedQueries runs statements that "forget" the user
@@ -168,7 +198,7 @@ func TestRLSFiltersUnscopedQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(all) != 4 {
-		t.Logf("login role is not a superuser (%d rows visible without SET ROLE); RLS proven above all the same", len(all))
+		t.Fatalf("control: without SET ROLE the login saw %d of the 4 rows; the assertions above prove RLS only when the login bypasses it (superuser or BYPASSRLS, as every test database here is)", len(all))
 	}
 }
 
