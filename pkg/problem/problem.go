@@ -4,6 +4,7 @@ package problem
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
@@ -95,17 +96,20 @@ func Internal() *Details {
 	return New(fiber.StatusInternalServerError, "internal", "Internal Server Error", "The server failed to handle the request; it has been logged.")
 }
 
-// Unauthorized is a 401 with a Bearer challenge naming the RFC 6750 error.
+// Unauthorized is a 401 problem. It sets no challenge: the caller adds the
+// WWW-Authenticate header its scheme needs (the gateway's Bearer challenge
+// with the RFC 6750 error, tasks-service's Gatehouse-Identity).
 func Unauthorized(slug, detail string) *Details {
 	return New(fiber.StatusUnauthorized, slug, "Unauthorized", detail)
 }
 
 // FromFiber converts an error that Fiber itself raised (*fiber.Error: bad
-// method, body too large, unknown route...) into a problem, and anything
-// else into Internal. ok reports whether err was a *fiber.Error.
+// method, body too large, unknown route...), wrapped or not, into a problem,
+// and anything else into Internal. ok reports whether err holds a
+// *fiber.Error.
 func FromFiber(err error) (p *Details, ok bool) {
-	fe, isFiber := err.(*fiber.Error)
-	if !isFiber {
+	var fe *fiber.Error
+	if !errors.As(err, &fe) {
 		return Internal(), false
 	}
 	switch fe.Code {

@@ -3,6 +3,7 @@ package problem
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -22,6 +23,7 @@ func TestFromFiber(t *testing.T) {
 		{"too large", fiber.ErrRequestEntityTooLarge, 413, "body-too-large", true},
 		{"fiber 5xx hidden", fiber.ErrServiceUnavailable, 500, "internal", true},
 		{"other 4xx", fiber.ErrUnprocessableEntity, 422, "bad-request", true},
+		{"wrapped fiber error", fmt.Errorf("reading the body: %w", fiber.ErrRequestEntityTooLarge), 413, "body-too-large", true},
 		{"plain error hidden", errors.New("pq: relation \"tasks\" does not exist"), 500, "internal", false},
 	}
 	for _, tc := range cases {

@@ -73,7 +73,7 @@ func run(args []string, env settings.Env, stdout, stderr io.Writer) int {
 		err = serve(ctx, cfg, log)
 	}
 	if err != nil {
-		log.Error("tasks-service stopped", "err", err)
+		log.Error("tasks-service stopped", "error", err.Error())
 		return 1
 	}
 	return 0

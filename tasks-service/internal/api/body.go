@@ -20,17 +20,17 @@ var (
 	readOnly = map[string]bool{"id": true, "user_id": true, "completed_at": true, "created_at": true, "updated_at": true, "version": true}
 )
 
-// requireJSON fails with UnsupportedMedia unless the body is declared as JSON
+// requireJSON fails with codeUnsupportedMedia unless the body is declared as JSON
 // (application/json or any +json type, e.g. application/merge-patch+json).
 func requireJSON(c *fiber.Ctx) error {
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 		return nil
 	}
-	return task.Errorf(task.UnsupportedMedia, "send the body as application/json")
+	return task.Errorf(codeUnsupportedMedia, "send the body as application/json")
 }
 
-// requireIdentityCoding fails with UnsupportedMedia unless every
+// requireIdentityCoding fails with codeUnsupportedMedia unless every
 // Content-Encoding the request declares is identity (or there is none). The
 // API takes JSON as sent and never inflates a body: Fiber's Ctx.Body would
 // gunzip "gzip, gzip" without a limit (a 1 KB body became 512 MiB), and the
@@ -42,7 +42,7 @@ func requireIdentityCoding(c *fiber.Ctx) error {
 		for coding := range bytes.SplitSeq(v, []byte(",")) {
 			coding = bytes.Trim(coding, " \t")
 			if len(coding) > 0 && !bytes.EqualFold(coding, []byte("identity")) {
-				return task.Errorf(task.UnsupportedMedia, "this API does not accept compressed request bodies (Content-Encoding %.32q); send the JSON as it is", coding)
+				return task.Errorf(codeUnsupportedMedia, "this API does not accept compressed request bodies (Content-Encoding %.32q); send the JSON as it is", coding)
 			}
 		}
 	}

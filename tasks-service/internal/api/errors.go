@@ -13,6 +13,10 @@ import (
 // RetryAfterSeconds is what a 503 tells clients to wait.
 const RetryAfterSeconds = "2"
 
+// codeUnsupportedMedia is the API's own code: a body declared as something
+// other than JSON is an HTTP matter the domain knows nothing of.
+const codeUnsupportedMedia task.Code = "unsupported_media"
+
 // statusOf is the one table from error code to HTTP status and problem type.
 var statusOf = map[task.Code]struct {
 	status int
@@ -26,14 +30,10 @@ var statusOf = map[task.Code]struct {
 	task.PreconditionFailed:  {fiber.StatusPreconditionFailed, "precondition-failed", "Precondition Failed"},
 	task.IdempotencyMismatch: {fiber.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency Key Reused"},
 	task.Conflict:            {fiber.StatusConflict, "conflict", "Conflict"},
-	task.UnsupportedMedia:    {fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported Media Type"},
-	task.TooLarge:            {fiber.StatusRequestEntityTooLarge, "body-too-large", "Request Entity Too Large"},
+	codeUnsupportedMedia:     {fiber.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported Media Type"},
 	task.Unavailable:         {fiber.StatusServiceUnavailable, "unavailable", "Service Unavailable"},
 	task.Internal:            {fiber.StatusInternalServerError, "internal", "Internal Server Error"},
 }
-
-// StatusOf returns the HTTP status of an error code.
-func StatusOf(code task.Code) int { return statusOf[code].status }
 
 // errorHandler writes every error as problem+json. 5xx causes go to the log;
 // the client gets the code's generic text, never SQL or a driver message.
@@ -43,7 +43,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if !errors.As(err, &te) {
 			p, ok := problem.FromFiber(err)
 			if !ok {
-				log.Error("unhandled error", "request_id", observe.RequestIDOf(c), "path", c.Path(), "err", err)
+				log.Error("unhandled error", "request_id", observe.RequestIDOf(c), "path", c.Path(), "error", err.Error())
 			}
 			return problem.Write(c, p)
 		}
@@ -53,14 +53,14 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		detail := te.Message
 		if s.status >= 500 {
-			log.Error("request failed", "request_id", observe.RequestIDOf(c), "path", c.Path(), "code", string(te.Code), "err", te.Error())
+			log.Error("request failed", "request_id", observe.RequestIDOf(c), "path", c.Path(), "code", string(te.Code), "error", err.Error())
 			if te.Code == task.Internal {
 				return problem.Write(c, problem.Internal())
 			}
 		}
 		p := problem.New(s.status, s.slug, s.title, detail)
 		for _, f := range te.Fields {
-			p.WithErrors(problem.FieldError{Field: f.Field, Message: f.Message})
+			p.WithErrors(problem.FieldError(f))
 		}
 		if te.Code == task.Unavailable {
 			p.WithHeader(fiber.HeaderRetryAfter, RetryAfterSeconds)

@@ -101,7 +101,13 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 			t.Errorf("500 body leaks %q: %s", leak, r.body)
 		}
 	}
-	if !strings.Contains(srv.logs.String(), "no_such_role_for_test") {
-		t.Error("the cause is not in the log")
+	// One log line, under the key both services use, naming the store
+	// operation that failed and the cause.
+	recs := srv.logs.Records(t, "request failed")
+	if len(recs) != 1 {
+		t.Fatalf("%d \"request failed\" log lines, want 1: %s", len(recs), srv.logs.String())
+	}
+	if msg, _ := recs[0]["error"].(string); !strings.HasPrefix(msg, "store.List: internal: ") || !strings.Contains(msg, "no_such_role_for_test") {
+		t.Errorf("logged error %q, want the operation (store.List) and the cause", msg)
 	}
 }

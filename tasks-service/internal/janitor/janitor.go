@@ -100,7 +100,7 @@ func (j *Janitor) logPass(ctx context.Context) {
 	case ctx.Err() != nil: // shutting down; the batches that finished are committed
 		j.c.Log.Debug("idempotency key pruning stopped by shutdown", attrs...)
 	case err != nil:
-		j.c.Log.Warn("idempotency key pruning failed; retrying next pass", append(attrs, "err", err)...)
+		j.c.Log.Warn("idempotency key pruning failed; retrying next pass", append(attrs, "error", err.Error())...)
 	case r.More:
 		j.c.Log.Warn("idempotency keys pruned; more expired keys remain for the next pass", attrs...)
 	case r.Deleted > 0:

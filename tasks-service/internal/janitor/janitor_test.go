@@ -161,7 +161,7 @@ func TestRunRetriesAfterAFailedPass(t *testing.T) {
 	stop()
 
 	failed := logs.Records(t, "idempotency key pruning failed; retrying next pass")
-	if len(failed) != 1 || failed[0]["level"] != "WARN" || failed[0]["err"] != "permission denied to set role" {
+	if len(failed) != 1 || failed[0]["level"] != "WARN" || failed[0]["error"] != "permission denied to set role" {
 		t.Errorf("failure logged as %v, want one WARN with the error", failed)
 	}
 	pruned := logs.Records(t, "idempotency keys pruned")

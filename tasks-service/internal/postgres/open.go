@@ -44,7 +44,7 @@ func Connect(ctx context.Context, c ConnConfig, pool PoolOptions, log *slog.Logg
 			return db, nil
 		}
 		sleep := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
-		log.Warn("database not reachable yet", "db", c.String(), "attempt", attempt, "retry_in", sleep.Round(time.Millisecond), "err", err)
+		log.Warn("database not reachable yet", "db", c.String(), "attempt", attempt, "retry_in", sleep.Round(time.Millisecond), "error", err)
 		select {
 		case <-ctx.Done():
 			_ = db.Close()

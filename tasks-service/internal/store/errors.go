@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -12,6 +13,17 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/uptrace/bun/driver/pgdriver"
 )
+
+// wrap names the store operation in a failing *errp, in the manner of
+// pkgsite's derrors.Wrap: `defer wrap(&err, "Get(%s)", id)`. The logged
+// cause of a 5xx then says which operation failed ("store.Get(…): internal:
+// …: <driver error>"); errors.As still finds the *task.Error inside, whose
+// Message is all a client sees.
+func wrap(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("store.%s: %w", fmt.Sprintf(format, args...), *errp)
+	}
+}
 
 // translate turns any storage error into a *task.Error; the driver's error
 // stays in Cause for the logs and never reaches a client.

@@ -23,7 +23,8 @@ const IdempotencyWindow = 24 * time.Hour
 // a superuser. Errors are *task.Error: Unavailable when the database is
 // unreachable, Internal otherwise (e.g. a missing janitor role: migrations
 // not applied, or the login role not granted it).
-func (d *DB) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error) {
+func (d *DB) PruneIdempotencyKeys(ctx context.Context, limit int) (_ int64, err error) {
+	defer wrap(&err, "PruneIdempotencyKeys")
 	if limit < 1 {
 		return 0, task.Errorf(task.Internal, "prune limit %d is not positive", limit)
 	}

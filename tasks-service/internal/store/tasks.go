@@ -23,7 +23,8 @@ var sortColumn = map[task.Sort]string{
 
 // List returns one page in keyset order; tasks without due_at come last in
 // both directions of the due_at sort.
-func (s *Tasks) List(ctx context.Context, q task.ListQuery) (task.Page, error) {
+func (s *Tasks) List(ctx context.Context, q task.ListQuery) (_ task.Page, err error) {
+	defer wrap(&err, "List")
 	col, ok := sortColumn[q.Sort]
 	if !ok {
 		return task.Page{}, task.Errorf(task.Internal, "unknown sort %q", q.Sort)
@@ -90,7 +91,8 @@ func (s *Tasks) List(ctx context.Context, q task.ListQuery) (task.Page, error) {
 var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
 
 // Get returns NotFound for a missing task and for another user's.
-func (s *Tasks) Get(ctx context.Context, id uuid.UUID) (task.Task, error) {
+func (s *Tasks) Get(ctx context.Context, id uuid.UUID) (_ task.Task, err error) {
+	defer wrap(&err, "Get(%s)", id)
 	var rows []taskRow
 	sel := s.db.NewSelect().Model((*taskRow)(nil)).Where("id = ? AND user_id = ?", id, s.userID)
 	if err := s.run(ctx, &rows, sel); err != nil {
@@ -106,7 +108,8 @@ func (s *Tasks) Get(ctx context.Context, id uuid.UUID) (task.Task, error) {
 // new (or older than IdempotencyWindow, when its row is recycled in place) —
 // a concurrent request with the same key waits for the first to commit and
 // then finds the key taken.
-func (s *Tasks) Create(ctx context.Context, d task.Draft, idem *task.Idempotency) (task.Task, bool, error) {
+func (s *Tasks) Create(ctx context.Context, d task.Draft, idem *task.Idempotency) (_ task.Task, _ bool, err error) {
+	defer wrap(&err, "Create")
 	id := uuid.New()
 	var rows []taskRow
 	if idem == nil {
@@ -173,7 +176,8 @@ func (s *Tasks) replay(ctx context.Context, d task.Draft, idem *task.Idempotency
 
 // Replace overwrites the editable fields; completed_at is kept when the task
 // stays completed, set when it becomes completed, cleared otherwise.
-func (s *Tasks) Replace(ctx context.Context, id uuid.UUID, d task.Draft, ifMatch *int64) (task.Task, error) {
+func (s *Tasks) Replace(ctx context.Context, id uuid.UUID, d task.Draft, ifMatch *int64) (_ task.Task, err error) {
+	defer wrap(&err, "Replace(%s)", id)
 	q := s.db.NewRaw(`UPDATE tasks SET title = ?, description = ?, priority = ?, tags = ?, due_at = ?,
 			completed = ?, completed_at = CASE WHEN ? THEN coalesce(completed_at, now()) END,
 			updated_at = now(), version = version + 1
@@ -185,7 +189,8 @@ func (s *Tasks) Replace(ctx context.Context, id uuid.UUID, d task.Draft, ifMatch
 
 // Update is an optimistic read-modify-write: two round trips, retried up to
 // three times when another writer changes the task in between.
-func (s *Tasks) Update(ctx context.Context, id uuid.UUID, change func(task.Task) (task.Draft, error), ifMatch *int64) (task.Task, error) {
+func (s *Tasks) Update(ctx context.Context, id uuid.UUID, change func(task.Task) (task.Draft, error), ifMatch *int64) (_ task.Task, err error) {
+	defer wrap(&err, "Update(%s)", id)
 	for range 3 {
 		cur, err := s.Get(ctx, id)
 		if err != nil {
@@ -208,7 +213,8 @@ func (s *Tasks) Update(ctx context.Context, id uuid.UUID, change func(task.Task)
 }
 
 // SetCompleted toggles (completed == nil) or sets completion.
-func (s *Tasks) SetCompleted(ctx context.Context, id uuid.UUID, completed *bool, ifMatch *int64) (task.Task, error) {
+func (s *Tasks) SetCompleted(ctx context.Context, id uuid.UUID, completed *bool, ifMatch *int64) (_ task.Task, err error) {
+	defer wrap(&err, "SetCompleted(%s)", id)
 	// On the right of SET, columns hold their old values.
 	q := s.db.NewRaw(`UPDATE tasks SET
 			completed = coalesce(?::boolean, NOT completed),
@@ -220,10 +226,11 @@ func (s *Tasks) SetCompleted(ctx context.Context, id uuid.UUID, completed *bool,
 }
 
 // Delete removes the task.
-func (s *Tasks) Delete(ctx context.Context, id uuid.UUID, ifMatch *int64) error {
+func (s *Tasks) Delete(ctx context.Context, id uuid.UUID, ifMatch *int64) (err error) {
+	defer wrap(&err, "Delete(%s)", id)
 	q := s.db.NewRaw(`DELETE FROM tasks WHERE id = ? AND user_id = ? AND (?::bigint IS NULL OR version = ?::bigint) RETURNING *`,
 		id, s.userID, ifMatch, ifMatch)
-	_, err := s.writeOne(ctx, id, q)
+	_, err = s.writeOne(ctx, id, q)
 	return err
 }
 

@@ -6,7 +6,9 @@ import (
 )
 
 // Code classifies an Error. The API maps each code to one HTTP status in one
-// table; clients see the code's meaning, never the cause.
+// table; clients see the code's meaning, never the cause. The codes here are
+// the domain's; the API adds its own for what only HTTP knows (a body that
+// is not JSON).
 type Code string
 
 // The error codes of the tasks service.
@@ -18,16 +20,16 @@ const (
 	PreconditionFailed  Code = "precondition_failed"  // If-Match names a stale version
 	IdempotencyMismatch Code = "idempotency_mismatch" // Idempotency-Key reused with another body
 	Conflict            Code = "conflict"             // a concurrent writer kept winning
-	UnsupportedMedia    Code = "unsupported_media"    // body not JSON
-	TooLarge            Code = "too_large"            // body over the limit
 	Unavailable         Code = "unavailable"          // database unreachable; retry later
 	Internal            Code = "internal"             // a bug or an unexpected failure
 )
 
-// FieldError says what is wrong with one field or query parameter.
+// FieldError says what is wrong with one field or query parameter. The API
+// shows it as a problem.FieldError, converted (not copied field by field):
+// the domain may not import the HTTP package that defines that one.
 type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
+	Field   string
+	Message string
 }
 
 // Error is the one error type of the service. Message is safe to show to the
