@@ -68,7 +68,7 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		if h.Alg != cfg.alg {
 			t.Errorf("alg = %q, want %q", h.Alg, cfg.alg)
 		}
-		// DESIGN, Contract 1: {"alg":...,"kid":"<32 chars>"} without typ, and
+		// docs/token-contract.md: {"alg":...,"kid":"<32 chars>"} without typ, and
 		// user ids are 32 opaque alphanumerics (not UUIDs).
 		if len(h.Kid) != 32 {
 			t.Errorf("kid %q has %d characters, want 32", h.Kid, len(h.Kid))
@@ -323,7 +323,7 @@ func createTask(t *testing.T, c *client, base string, body map[string]any) task 
 	return tk
 }
 
-// testTaskAPI exercises every operation of Contract 3 under base
+// testTaskAPI exercises every operation of docs/api-contract.md under base
 // ("/api/tasks" or "/api/{user_id}/tasks") as the user owner.
 func testTaskAPI(t *testing.T, c *client, base, owner string) {
 	tag := "e2e-" + randomHex(t, 3)

@@ -44,7 +44,7 @@ func TestEveryVariableIsDeclaredWithUsage(t *testing.T) {
 	}
 	for _, name := range []string{"GATEWAY_ADDR", "BETTER_AUTH_URL", "JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "TASKS_SERVICE_URL", "AUTH_UPSTREAM_URL", "IDENTITY_KEYS", "CORS_ALLOWED_ORIGINS"} {
 		if _, ok := settings.Lookup(config.Vars, name); !ok {
-			t.Errorf("DESIGN variable %s is not declared", name)
+			t.Errorf("%s (docs/configuration-contract.md) is not declared", name)
 		}
 	}
 }

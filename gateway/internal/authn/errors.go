@@ -1,6 +1,9 @@
 package authn
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // ErrNoToken means the request carried no credentials at all.
 var ErrNoToken = errors.New("authn: no bearer token")
@@ -28,7 +31,7 @@ var (
 	errMalformed       = reject("malformed", "the token is not a JWT: three base64url parts joined by dots")
 	errTooLarge        = reject("too_large", "the token is larger than allowed")
 	errBadHeader       = reject("bad_header", "the token header is not valid JSON")
-	errForbiddenHeader = reject("forbidden_header", "the token header carries a field this gateway refuses (jku, x5u, jwk, x5c, crit, b64)")
+	errForbiddenHeader = reject("forbidden_header", "the token header carries a field this gateway refuses ("+strings.Join(refused, ", ")+")")
 	errBadType         = reject("bad_type", "the token typ is not JWT")
 	errAlgNone         = reject("alg_none", "unsigned tokens are not accepted")
 	errAlgNotAllowed   = reject("alg_not_allowed", "the token algorithm is not accepted")

@@ -1,6 +1,6 @@
 // Package jwks keeps the verification keys of Better Auth's JWKS in memory.
 //
-// It closes the traps DESIGN.md lists for jwx's jwk.Cache, which it does not
+// It closes the traps docs/token-contract.md lists for jwx's jwk.Cache, which it does not
 // use: the first fetch is explicit and retried until it succeeds (Start);
 // every fetch — first, scheduled, or for an unknown kid — is one shared
 // flight that whoever needs fresh keys joins, so concurrent callers for a new

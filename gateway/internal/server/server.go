@@ -1,5 +1,5 @@
 // Package server assembles the gateway: the Fiber app with its middleware,
-// the routes of DESIGN.md and the lifecycle (JWKS warm-up, serving, graceful
+// the routes of docs/api-contract.md and the lifecycle (JWKS warm-up, serving, graceful
 // drain). A request enters in New's route table; identity is decided in
 // authenticate; what leaves is decided by package proxy.
 package server

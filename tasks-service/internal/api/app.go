@@ -1,4 +1,4 @@
-// Package api is the HTTP face of the tasks service (DESIGN Contract 3,
+// Package api is the HTTP face of the tasks service (docs/api-contract.md,
 // canonical routes): Fiber handlers that return errors, one identity
 // middleware, one error table.
 package api

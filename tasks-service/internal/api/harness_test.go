@@ -73,7 +73,7 @@ func newServer(t *testing.T) *server {
 }
 
 // user is one signed-in user talking to the service through a "gateway"
-// that signs every request as Contract 2 says.
+// that signs every request as docs/identity-contract.md says.
 type user struct {
 	t   *testing.T
 	srv *server

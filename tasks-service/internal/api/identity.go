@@ -17,7 +17,7 @@ const (
 )
 
 // requireIdentity is where a request's user is decided: only a valid
-// gateway assertion (pkg/identity, Contract 2) over this exact method,
+// gateway assertion (pkg/identity, docs/identity-contract.md) over this exact method,
 // target, user id and body gets a store; anything else is a logged 401.
 // A compressed body is refused (415) before anything is hashed.
 func requireIdentity(v *identity.Verifier, stores StoreFactory, now func() time.Time, log *slog.Logger) fiber.Handler {
