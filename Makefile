@@ -3,6 +3,7 @@
 #   make test   unit, integration (real Postgres, Redis) and end-to-end tests
 #   make lint   gofmt, go vet, staticcheck
 #   make bench  Go benchmarks and load runs (numbers go in README.md)
+#   make mutate weaken each defence in turn (docs/mutations.md); its tests must fail
 
 SHELL        := /bin/bash
 MODULES      := pkg gateway tasks-service deploy e2e
@@ -10,7 +11,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean
+.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean mutate
 
 all: lint test
 
@@ -98,6 +99,12 @@ bench-gateway:
 
 bench-tasks:
 	bash tasks-service/scripts/bench.sh
+
+# Each patch in scripts/mutations weakens one defence in a scratch copy of
+# the tree; the tests it names must fail (docs/mutations.md). Not part of
+# make test: every mutation rebuilds a test binary.
+mutate:
+	bash scripts/mutate.sh
 
 tidy:
 	@for m in $(MODULES); do (cd $$m && go mod tidy); done
