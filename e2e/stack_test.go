@@ -30,6 +30,11 @@ type stackConfig struct {
 	// explicit JWT_ISSUER/JWT_AUDIENCE. Otherwise both sides derive
 	// everything from the same BETTER_AUTH_URL.
 	publicIssuer bool
+	// gatewayEnv is added to the gateway's environment (a later entry wins).
+	gatewayEnv []string
+	// authUpstream, when set, returns the gateway's AUTH_UPSTREAM_URL for
+	// Better Auth's URL (e.g. a counting proxy in front of it).
+	authUpstream func(authURL string) string
 }
 
 // stack is one running Better Auth + tasks-service + gateway on fresh databases.
@@ -117,6 +122,10 @@ func startStack(t *testing.T, cfg stackConfig) *stack {
 	if cfg.publicIssuer {
 		gatewayEnv = append(gatewayEnv, "JWT_ISSUER="+s.issuer, "JWT_AUDIENCE="+s.issuer)
 	}
+	if cfg.authUpstream != nil {
+		gatewayEnv = append(gatewayEnv, "AUTH_UPSTREAM_URL="+cfg.authUpstream(s.authURL))
+	}
+	gatewayEnv = append(gatewayEnv, cfg.gatewayEnv...)
 	gateway := startProc(t, "gateway", filepath.Join(env.binDir, "gateway"), nil, gatewayEnv)
 	s.procs = append(s.procs, gateway)
 	waitReady(t, gateway, s.gatewayURL+"/readyz")
