@@ -15,6 +15,7 @@ import (
 // a new process on the same port, back in rotation. Not one request may
 // fail.
 func TestRollingRestartsFailNoRequest(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t)
 	tasksPorts := []string{freePort(t), freePort(t)}
 	tasks := []*proc{f.startTasks(tasksPorts[0]), f.startTasks(tasksPorts[1])}

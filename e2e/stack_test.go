@@ -257,7 +257,9 @@ func runToCompletion(t *testing.T, name, bin string, args, extraEnv []string) {
 // waitReady polls url until it answers 200, the process exits, or 30 s pass.
 func waitReady(t *testing.T, p *proc, url string) {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
+	// Like the kubelet's probes, one connection per poll: a kept-alive
+	// connection would hold up the process's drain when it stops.
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(30 * time.Second)
 	last := "no answer"
 	for time.Now().Before(deadline) {
