@@ -38,7 +38,8 @@ type Config struct {
 	// SharedSecret, when non-empty, enables HS256 tokens signed with it. It
 	// never applies to a token whose header names another algorithm.
 	SharedSecret []byte
-	// CacheSize bounds the verified-token cache; 0 means 10000, <0 disables.
+	// CacheSize bounds the verified-token cache; 0 disables it, as
+	// JWT_CACHE_SIZE=0 does. The default (10000) lives in config.Vars only.
 	CacheSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -68,6 +69,9 @@ const DefaultMaxTokenBytes = 8 << 10
 func New(cfg Config) (*Authenticator, error) {
 	if cfg.Keys == nil && len(cfg.SharedSecret) == 0 {
 		return nil, errors.New("authn: neither a key source nor a shared secret")
+	}
+	if cfg.CacheSize < 0 {
+		return nil, fmt.Errorf("authn: cache size %d is negative; 0 disables the cache", cfg.CacheSize)
 	}
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("authn: issuer and audience are required")
@@ -99,10 +103,7 @@ func New(cfg Config) (*Authenticator, error) {
 		}
 		a.hs256 = v
 	}
-	switch {
-	case cfg.CacheSize == 0:
-		a.cache = newTokenCache(10000, defaultCacheBytes)
-	case cfg.CacheSize > 0:
+	if cfg.CacheSize > 0 {
 		a.cache = newTokenCache(cfg.CacheSize, defaultCacheBytes)
 	}
 	a.validate = []jwt.ValidateOption{

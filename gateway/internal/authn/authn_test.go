@@ -66,7 +66,8 @@ func newFixture(t testing.TB, mutate func(*authn.Config)) *fixture {
 	f := &fixture{iss: iss, store: store, now: time.Now()}
 	cfg := authn.Config{
 		Keys: store, Issuer: iss.URL, Audience: iss.URL, Leeway: 30 * time.Second,
-		Now: func() time.Time { return f.now },
+		CacheSize: 10000, // JWT_CACHE_SIZE's default
+		Now:       func() time.Time { return f.now },
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -299,6 +300,30 @@ func (c *countingKeys) Key(ctx context.Context, kid string) (jwks.Key, error) {
 	c.n++
 	c.mu.Unlock()
 	return c.KeySource.Key(ctx, kid)
+}
+
+// TestCacheSizeZeroDisablesCache: CacheSize 0 means what JWT_CACHE_SIZE=0
+// means, no cache (it once meant 10000 here, and server.go translated); a
+// negative size is an error, not another spelling of "off".
+func TestCacheSizeZeroDisablesCache(t *testing.T) {
+	var ck *countingKeys
+	f := newFixture(t, func(c *authn.Config) {
+		ck = &countingKeys{KeySource: c.Keys}
+		c.Keys = ck
+		c.CacheSize = 0
+	})
+	tok := testissuer.Mint(allKeys()[jwa.EdDSA], f.iss.Claims("alice", f.now))
+	for range 3 {
+		if _, err := f.a.Verify(context.Background(), []byte(tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ck.n != 3 || f.a.CachedTokens() != 0 {
+		t.Fatalf("3 verifications did %d key lookups, cache holds %d; want 3 and 0", ck.n, f.a.CachedTokens())
+	}
+	if _, err := authn.New(authn.Config{Keys: ck, Issuer: f.iss.URL, Audience: f.iss.URL, CacheSize: -1}); err == nil {
+		t.Fatal("CacheSize -1 accepted")
+	}
 }
 
 func TestCacheServesRepeatsAndHonoursExpiry(t *testing.T) {

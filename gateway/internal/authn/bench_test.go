@@ -19,7 +19,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Run(alg.String()+"/"+mode, func(b *testing.B) {
 				f := newFixture(b, func(c *authn.Config) {
 					if mode == "uncached" {
-						c.CacheSize = -1
+						c.CacheSize = 0
 					}
 				})
 				tok := []byte(testissuer.Mint(k, f.iss.Claims("bench-user-0123456789abcdef", f.now)))

@@ -91,10 +91,6 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		cancel()
 		return nil, err
 	}
-	cacheSize := cfg.CacheSize
-	if cacheSize == 0 {
-		cacheSize = -1
-	}
 	g.Authn, err = authn.New(authn.Config{
 		Keys:          g.Keys,
 		Algorithms:    cfg.Algorithms,
@@ -103,7 +99,7 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		Leeway:        cfg.Leeway,
 		MaxTokenBytes: cfg.MaxTokenBytes,
 		SharedSecret:  cfg.SharedSecret,
-		CacheSize:     cacheSize,
+		CacheSize:     cfg.CacheSize,
 	})
 	if err != nil {
 		cancel()
