@@ -20,10 +20,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -63,19 +65,43 @@ var (
 	emptyBodyHex    = hex.EncodeToString(emptyBodySHA256[:])
 )
 
-// ValidUserID reports whether id may be asserted: non-empty, at most
-// MaxUserIDBytes, valid UTF-8 and free of control characters.
-func ValidUserID(id string) bool {
+// ValidUserID reports whether id may be asserted: CheckUserID(id) is nil.
+func ValidUserID(id string) bool { return CheckUserID(id) == nil }
+
+// ErrUserIDNotHeaderSafe is CheckUserID's answer for an id that an HTTP
+// header cannot carry verbatim. It wraps ErrBadUserID.
+var ErrUserIDNotHeaderSafe = fmt.Errorf("%w: a control character, or white space at either end, which an HTTP header cannot carry verbatim", ErrBadUserID)
+
+// errUserIDShape is CheckUserID's answer for an empty, too long or not UTF-8 id.
+var errUserIDShape = fmt.Errorf("%w: empty, longer than %d bytes or not UTF-8", ErrBadUserID, MaxUserIDBytes)
+
+// CheckUserID returns nil when id may be asserted: 1 to MaxUserIDBytes of
+// UTF-8 that travel verbatim in the X-User-ID header — no control character
+// (C0, DEL, C1) anywhere, and no white space (Unicode's, or a byte order
+// mark) at either end, since HTTP parsers trim the ends of a header value
+// (RFC 9110 section 5.5) and many stacks trim more than SP and HTAB; the
+// receiver would verify a different id than the one signed. Otherwise it
+// returns ErrUserIDNotHeaderSafe or another error wrapping ErrBadUserID.
+func CheckUserID(id string) error {
 	if id == "" || len(id) > MaxUserIDBytes || !utf8.ValidString(id) {
-		return false
+		return errUserIDShape
 	}
 	for _, r := range id {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
+			return ErrUserIDNotHeaderSafe
 		}
 	}
-	return true
+	first, _ := utf8.DecodeRuneInString(id)
+	last, _ := utf8.DecodeLastRuneInString(id)
+	if trimmed(first) || trimmed(last) {
+		return ErrUserIDNotHeaderSafe
+	}
+	return nil
 }
+
+// trimmed reports whether r is white space that some HTTP stack trims from
+// the ends of a header value.
+func trimmed(r rune) bool { return unicode.IsSpace(r) || r == '\uFEFF' }
 
 // Sign returns the X-Identity-Signature value for r at time now, signed with
 // the keyring's first key. The caller must have checked r.UserID with

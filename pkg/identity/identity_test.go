@@ -267,9 +267,21 @@ func TestValidUserID(t *testing.T) {
 			t.Errorf("ValidUserID(%q) = false", id)
 		}
 	}
-	for _, id := range []string{"", "a\x00", "a\tb", "a\rb", "a\x7f", "a\u0085b", strings.Repeat("x", 256), "\xc3"} {
+	for _, id := range []string{"", "a\x00", "a\tb", "a\rb", "a\x7f", "a\u0085b", strings.Repeat("x", 256), "\xc3",
+		" alice", "alice ", "\u00a0alice", "alice\u3000", "\ufeffalice", "alice\u2028"} {
 		if ValidUserID(id) {
 			t.Errorf("ValidUserID(%q) = true", id)
+		}
+	}
+	// Inside an id, a space or other white space travels verbatim.
+	for _, id := range []string{"a b", "a\u00a0b"} {
+		if !ValidUserID(id) {
+			t.Errorf("ValidUserID(%q) = false", id)
+		}
+	}
+	for id, want := range map[string]error{"": errUserIDShape, " alice": ErrUserIDNotHeaderSafe, "a\nb": ErrUserIDNotHeaderSafe} {
+		if err := CheckUserID(id); err != want || !errors.Is(err, ErrBadUserID) {
+			t.Errorf("CheckUserID(%q) = %v, want %v wrapping ErrBadUserID", id, err, want)
 		}
 	}
 }

@@ -3,11 +3,11 @@ package authn
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
@@ -159,16 +159,49 @@ func (a *Authenticator) VerifyAt(ctx context.Context, token []byte, now time.Tim
 	return &p, nil
 }
 
-// header is the part of the JOSE header the gateway reads.
-type header struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Typ string `json:"typ"`
-}
-
 // refused are header fields that name keys or change processing. The
 // gateway never uses them; a token that carries one is rejected outright.
 var refused = []string{"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip"}
+
+// header is the part of the JOSE header the gateway reads.
+type header struct {
+	Alg, Kid string
+}
+
+// parseHeader reads the JOSE header strictly (see strict.go): exact member
+// names, none twice, none that differs from a known one only in case;
+// alg, kid and typ strings; no member the gateway refuses; typ absent or JWT.
+func parseHeader(raw []byte) (header, error) {
+	fields, err := members(raw)
+	switch {
+	case errors.Is(err, errDuplicate):
+		return header{}, errDuplicateHeader
+	case err != nil:
+		return header{}, errBadHeader
+	}
+	if caseVariant(fields, headerNames...) != "" {
+		return header{}, errHeaderCase
+	}
+	for _, name := range refused {
+		if _, ok := fields[name]; ok {
+			return header{}, errForbiddenHeader
+		}
+	}
+	alg, okAlg := stringMember(fields, "alg")
+	kid, okKid := stringMember(fields, "kid")
+	typ, okTyp := stringMember(fields, "typ")
+	if !okAlg || !okKid || !okTyp {
+		return header{}, errHeaderNotString
+	}
+	if typ != "" && !strings.EqualFold(typ, "JWT") {
+		return header{}, errBadType
+	}
+	return header{Alg: alg, Kid: kid}, nil
+}
+
+// headerNames are the header members the gateway reads or refuses; a
+// member that differs from one of them only in case is refused too.
+var headerNames = append([]string{"alg", "kid", "typ"}, refused...)
 
 // verify checks a token that has the shape tokenShaped accepts.
 func (a *Authenticator) verify(ctx context.Context, token string, now time.Time) (Principal, error) {
@@ -178,21 +211,12 @@ func (a *Authenticator) verify(ctx context.Context, token string, now time.Time)
 	if err != nil {
 		return Principal{}, errMalformed
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(rawHeader, &fields); err != nil {
+	if !utf8.Valid(rawHeader) {
 		return Principal{}, errBadHeader
 	}
-	for _, name := range refused {
-		if _, ok := fields[name]; ok {
-			return Principal{}, errForbiddenHeader
-		}
-	}
-	var hdr header
-	if err := json.Unmarshal(rawHeader, &hdr); err != nil {
-		return Principal{}, errBadHeader
-	}
-	if hdr.Typ != "" && !strings.EqualFold(hdr.Typ, "JWT") {
-		return Principal{}, errBadType
+	hdr, err := parseHeader(rawHeader)
+	if err != nil {
+		return Principal{}, err
 	}
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(s64)
 	if err != nil {
@@ -242,10 +266,44 @@ func (a *Authenticator) verify(ctx context.Context, token string, now time.Time)
 	return a.claims(payload, kid, now)
 }
 
-// claims parses and validates the verified payload.
+// claimNames are the registered claims (RFC 7519 section 4.1); a claim that
+// differs from one of them only in case is refused.
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// claims parses and validates the verified payload: strictly (strict.go),
+// then with jwx for iss, aud and the time claims; exp is required, and is
+// also checked here with its fraction, since jwx truncates it to seconds
+// and takes a zero exp (0.4 included) as none.
 func (a *Authenticator) claims(payload []byte, kid string, now time.Time) (Principal, error) {
-	if len(payload) == 0 || payload[0] != '{' {
+	if !utf8.Valid(payload) {
 		return Principal{}, errBadClaims
+	}
+	fields, err := members(payload)
+	switch {
+	case errors.Is(err, errDuplicate):
+		return Principal{}, errDuplicateClaim
+	case err != nil:
+		return Principal{}, errBadClaims
+	}
+	if caseVariant(fields, claimNames...) != "" {
+		return Principal{}, errClaimCase
+	}
+	exp, hasExp, ok := numericDate(fields, "exp")
+	if !ok {
+		return Principal{}, errBadTimeClaim
+	}
+	for _, name := range []string{"nbf", "iat"} {
+		if _, _, ok := numericDate(fields, name); !ok {
+			return Principal{}, errBadTimeClaim
+		}
+	}
+	switch {
+	case !hasExp:
+		return Principal{}, errMissingExp
+	case !exp.After(time.Unix(0, 0)):
+		return Principal{}, errExpNotPositive
+	case !now.Before(exp.Add(a.cfg.Leeway)):
+		return Principal{}, errExpired
 	}
 	tok, err := jwt.Parse(payload, jwt.WithVerify(false), jwt.WithValidate(false))
 	if err != nil {
@@ -265,14 +323,14 @@ func (a *Authenticator) claims(payload []byte, kid string, now time.Time) (Princ
 		case errors.Is(err, jwt.ErrInvalidAudience()):
 			return Principal{}, errBadAudience
 		case errors.Is(err, jwt.ErrRequiredClaim()):
-			if tok.Expiration().IsZero() {
-				return Principal{}, errMissingExp
-			}
 			return Principal{}, errBadSubject
 		}
 		return Principal{}, errBadClaims
 	}
-	if !identity.ValidUserID(tok.Subject()) {
+	switch err := identity.CheckUserID(tok.Subject()); {
+	case errors.Is(err, identity.ErrUserIDNotHeaderSafe):
+		return Principal{}, errSubjectNotHeaderSafe
+	case err != nil:
 		return Principal{}, errBadSubject
 	}
 	return Principal{Subject: tok.Subject(), KeyID: kid, Expiry: tok.Expiration()}, nil
