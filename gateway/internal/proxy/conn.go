@@ -37,6 +37,11 @@ type conn struct {
 	// tls: bytes may arrive while idle (TLS session tickets), so only EOF
 	// or an error means closed.
 	tls bool
+	// peek is c.peekFD, bound once so that a check allocates nothing;
+	// closed is its verdict and buf its one-byte buffer.
+	peek   func(fd uintptr) bool
+	closed bool
+	buf    [1]byte
 
 	used     bool      // an exchange has been started
 	reading  bool      // the current exchange's response is being read
@@ -48,6 +53,7 @@ func newConn(c net.Conn, up *Upstream, tls bool) *conn {
 	if sc, ok := c.(syscall.Conn); ok {
 		uc.raw, _ = sc.SyscallConn()
 	}
+	uc.peek = uc.peekFD
 	return uc
 }
 
@@ -59,13 +65,24 @@ func (c *conn) Write(p []byte) (int, error) {
 			if time.Since(c.lastRead) >= c.up.idleLimit() {
 				return 0, errIdleExpired
 			}
-			if c.raw != nil && peerClosed(c.raw, c.tls) {
+			if c.peerClosed() {
 				return 0, errPeerClosed
 			}
 		}
 		c.used, c.reading = true, false
 	}
 	return c.Conn.Write(p)
+}
+
+// peerClosed reports whether the upstream has closed the idle connection
+// (peekFD); it reads nothing, takes one system call and never waits.
+func (c *conn) peerClosed() bool {
+	if c.raw == nil {
+		return false
+	}
+	c.closed = false
+	err := c.raw.Read(c.peek)
+	return c.closed || err != nil
 }
 
 // Read reads response bytes, remembering when they last came.

@@ -2,8 +2,6 @@
 
 package proxy
 
-import "syscall"
-
-// peerClosed cannot look at the socket on this platform: a connection the
+// peekFD cannot look at the socket on this platform: a connection the
 // upstream closed is found when the request written onto it fails.
-func peerClosed(syscall.RawConn, bool) bool { return false }
+func (c *conn) peekFD(uintptr) bool { return true }

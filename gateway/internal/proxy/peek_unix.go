@@ -4,23 +4,19 @@ package proxy
 
 import "syscall"
 
-// peerClosed reports whether an idle connection's peer has closed it: a
-// non-blocking peek finds EOF, an error such as ECONNRESET, or — unless
-// tls — bytes no request asked for. It reads nothing, takes one system call
-// and never waits (as go-sql-driver/mysql's connCheck does).
-func peerClosed(raw syscall.RawConn, tls bool) bool {
-	closed := false
-	err := raw.Read(func(fd uintptr) bool {
-		var buf [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK || err == syscall.EINTR:
-		case err != nil, n == 0:
-			closed = true
-		default:
-			closed = !tls
-		}
-		return true // never wait for readability
-	})
-	return closed || err != nil
+// peekFD is the liveness check of an idle connection, for
+// syscall.RawConn.Read: a non-blocking peek that finds EOF, an error such
+// as ECONNRESET, or — unless the connection is TLS — bytes no request asked
+// for, all of which set c.closed (as go-sql-driver/mysql's connCheck does).
+// It returns true: never wait for readability.
+func (c *conn) peekFD(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), c.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK || err == syscall.EINTR:
+	case err != nil, n == 0:
+		c.closed = true
+	default:
+		c.closed = !c.tls
+	}
+	return true
 }
