@@ -23,38 +23,52 @@ import (
 // without authentication.
 func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		start := c.Context().Time() // taken by fasthttp as the request began
-		id := observe.AssignRequestID(c)
-		h := &c.Response().Header
-		for _, kv := range securityHeaderValues {
-			h.SetCanonical(kv[0], kv[1])
-		}
-		if clients.HTTPS(&c.Request().Header, c.Context().IsTLS()) {
-			h.SetCanonical(hsts[0], hsts[1])
-		}
-		if err := nextRecovered(c); err != nil {
-			if herr := c.App().ErrorHandler(c, err); herr != nil {
-				_ = c.SendStatus(fiber.StatusInternalServerError)
-			}
-		}
-		end := time.Now()
-		d := end.Sub(start)
-		status := c.Response().StatusCode()
-		metrics.Observe(c.Method(), observe.RouteLabel(c), status, d)
-		sub, _ := Subject(c)
-		observe.LogAccess(c.UserContext(), log, &observe.Access{
-			RequestID: id,
-			Method:    c.Method(),
-			Route:     c.Route().Path,
-			Path:      c.Path(),
-			UserID:    sub,
-			Status:    status,
-			Bytes:     len(c.Response().Body()),
-			Latency:   d,
-			Time:      end,
-		})
+		edge(c, log, metrics, clients, nextRecovered, true)
 		return nil
 	}
+}
+
+// edge is Edge with the rest of the chain as next. routed is false for a
+// request that never reached Fiber's router (answerOutsideHandlers): its
+// route is "unmatched" and a method Fiber does not know is counted as
+// OTHER, so that neither label takes a client's raw bytes.
+func edge(c *fiber.Ctx, log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver, next func(*fiber.Ctx) error, routed bool) {
+	start := c.Context().Time() // taken by fasthttp as the request began
+	id := observe.AssignRequestID(c)
+	h := &c.Response().Header
+	for _, kv := range securityHeaderValues {
+		h.SetCanonical(kv[0], kv[1])
+	}
+	if clients.HTTPS(&c.Request().Header, c.Context().IsTLS()) {
+		h.SetCanonical(hsts[0], hsts[1])
+	}
+	if err := next(c); err != nil {
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	end := time.Now()
+	d := end.Sub(start)
+	status := c.Response().StatusCode()
+	method, route, label := c.Method(), "", "unmatched"
+	if routed {
+		route, label = c.Route().Path, observe.RouteLabel(c)
+	} else if !knownMethod(method) {
+		method = "OTHER"
+	}
+	metrics.Observe(method, label, status, d)
+	sub, _ := Subject(c)
+	observe.LogAccess(c.UserContext(), log, &observe.Access{
+		RequestID: id,
+		Method:    c.Method(),
+		Route:     route,
+		Path:      c.Path(),
+		UserID:    sub,
+		Status:    status,
+		Bytes:     len(c.Response().Body()),
+		Latency:   d,
+		Time:      end,
+	})
 }
 
 // nextRecovered calls c.Next and turns a panic into an error, as Fiber's

@@ -153,6 +153,9 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	metrics := observe.NewMetrics("gateway")
 
 	app.Use(Edge(g.log, metrics, g.clients))
+	answerOutsideHandlers(app, func(c *fiber.Ctx, err error) {
+		edge(c, g.log, metrics, g.clients, func(*fiber.Ctx) error { return err }, false)
+	})
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		app.Use(corsForAllowedOriginsOnly(cors.New(cors.Config{
 			AllowOrigins:     strings.Join(cfg.CORSAllowedOrigins, ","),
