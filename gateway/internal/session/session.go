@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
@@ -61,7 +60,6 @@ type Exchanger struct {
 	budget  *rate.Limiter
 	slots   chan struct{}
 	client  *http.Client
-	calls   atomic.Int64
 }
 
 // New returns an Exchanger for cfg.
@@ -183,7 +181,6 @@ func (e *Exchanger) exchange(k key, c Cookie, client string) entry {
 		return entry{err: fmt.Errorf("%w: no free exchange slot", ErrUnavailable)}
 	}
 	start := e.cfg.Now()
-	e.calls.Add(1)
 	tok, err := e.fetch(ctx, c, client)
 	switch {
 	case errors.Is(err, ErrRefused):
@@ -215,9 +212,6 @@ func (e *Exchanger) exchange(k key, c Cookie, client string) entry {
 	e.cache.put(k, en)
 	return en
 }
-
-// Exchanges returns how many exchange requests were sent to Better Auth.
-func (e *Exchanger) Exchanges() int64 { return e.calls.Load() }
 
 // ForgetKeys drops cached sessions whose JWT was signed by any of kids.
 // Wire it to jwks.Store.OnRemove, as the token cache is: a key that leaves
