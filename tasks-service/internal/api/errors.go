@@ -54,7 +54,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		detail := te.Message
 		if s.status >= 500 {
 			log.Error("request failed", "request_id", observe.RequestIDOf(c), "path", c.Path(), "code", string(te.Code), "error", err.Error())
-			if te.Code == task.Internal {
+			if te.Code == task.Internal || !ok { // a code missing from the table is a bug
 				return problem.Write(c, problem.Internal())
 			}
 		}

@@ -1,25 +1,36 @@
 package api_test
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/mock"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
+	"github.com/google/uuid"
 )
 
 // TestValidationErrors sends every kind of bad input and checks the status,
-// the problem+json shape and the field or parameter named.
+// the problem+json shape and the field or parameter named — and that the
+// store is never called: the HTTP layer refuses all of it on its own, so
+// the test runs over a mock store (cursors, which only the store can judge,
+// are TestCursorValidation's).
 func TestValidationErrors(t *testing.T) {
-	srv := newServer(t)
+	// A merge patch is validated against the current task, inside the
+	// store's read-modify-write: Update may run the change, never write.
+	st := &mock.Store{UpdateFn: func(_ context.Context, id uuid.UUID, change func(task.Task) (task.Draft, error), _ *int64) (task.Task, error) {
+		if _, err := change(task.Task{ID: id, Title: "target", Priority: task.Medium, Version: 1}); err != nil {
+			return task.Task{}, err
+		}
+		return task.Task{}, task.Errorf(task.Internal, "a bad patch passed validation")
+	}}
+	srv := startMock(t, st)
 	u := srv.newUser(t)
-	var tk task.Task
-	u.do("POST", "/api/tasks", map[string]any{"title": "target"}).json(t, &tk)
-	path := "/api/tasks/" + tk.ID.String()
-
-	forgedCursor := base64.RawURLEncoding.EncodeToString([]byte(`{"s":"title","d":false,"v":"a\u0000b","id":"` + tk.ID.String() + `"}`))
+	id := uuid.NewString()
+	path := "/api/tasks/" + id
 	long := func(n int) string { return strings.Repeat("é", n) }
 	manyTags := make([]string, 21)
 	for i := range manyTags {
@@ -65,7 +76,7 @@ func TestValidationErrors(t *testing.T) {
 		{"complete unknown field", "PATCH", path + "/complete", map[string]any{"done": true}, nil, 400, "done"},
 		{"invalid UUID get", "GET", "/api/tasks/not-a-uuid", nil, nil, 404, ""},
 		{"invalid UUID put", "PUT", "/api/tasks/1234", map[string]any{"title": "t"}, nil, 404, ""},
-		{"invalid UUID delete", "DELETE", "/api/tasks/" + strings.ToUpper(tk.ID.String()) + "0", nil, nil, 404, ""},
+		{"invalid UUID delete", "DELETE", "/api/tasks/" + strings.ToUpper(id) + "0", nil, nil, 404, ""},
 		{"invalid UUID complete", "PATCH", "/api/tasks/zzz/complete", nil, nil, 404, ""},
 		{"bad status", "GET", "/api/tasks?status=done", nil, nil, 400, "status"},
 		{"bad priority", "GET", "/api/tasks?priority=urgent", nil, nil, 400, "priority"},
@@ -76,46 +87,56 @@ func TestValidationErrors(t *testing.T) {
 		{"limit text", "GET", "/api/tasks?limit=ten", nil, nil, 400, "limit"},
 		{"bad due_before", "GET", "/api/tasks?due_before=yesterday", nil, nil, 400, "due_before"},
 		{"bad due_after", "GET", "/api/tasks?due_after=2026-13-01T00:00:00Z", nil, nil, 400, "due_after"},
-		{"bad cursor", "GET", "/api/tasks?cursor=not-a-cursor", nil, nil, 400, "cursor"},
 		{"empty tag filter", "GET", "/api/tasks?tag=", nil, nil, 400, "tag"},
 		{"repeated limit", "GET", "/api/tasks?limit=1&limit=2", nil, nil, 400, "limit"},
 		{"unknown parameter", "GET", "/api/tasks?user_id=someone", nil, nil, 400, "user_id"},
 		{"NUL in tag filter", "GET", "/api/tasks?tag=a%00b", nil, nil, 400, "tag"},
 		{"NUL in search", "GET", "/api/tasks?q=a%00b", nil, nil, 400, "q"},
-		{"forged cursor with NUL", "GET", "/api/tasks?sort=title&cursor=" + forgedCursor, nil, nil, 400, "cursor"},
 		{"bad query encoding", "GET", "/api/tasks?q=%zz", nil, nil, 400, ""},
 	}
 	for _, c := range cases {
-		t.Run(c.desc, func(t *testing.T) {
-			r := u.in(t).do(c.method, c.target, c.body, c.headers...)
-			if r.status != c.status {
-				t.Fatalf("status %d, want %d; body %s", r.status, c.status, r.body)
-			}
-			p := r.problem(t)
-			if c.field != "" && !slices.Contains(p.fields(), c.field) {
-				t.Errorf("errors name %v, want %q", p.fields(), c.field)
-			}
-			if c.field == "" && c.status == 422 {
-				t.Errorf("422 without a field")
-			}
-		})
+		t.Run(c.desc, func(t *testing.T) { checkRefused(t, u.in(t), c.method, c.target, c.body, c.headers, c.status, c.field) })
 	}
-	// None of that changed the task.
-	var cur task.Task
-	u.do("GET", path, nil).json(t, &cur)
-	if cur.Version != 1 || cur.Title != "target" {
-		t.Errorf("bad requests changed the task: %+v", cur)
+	if calls := slices.DeleteFunc(st.Calls(), func(m string) bool { return m == "Update" }); len(calls) != 0 {
+		t.Errorf("bad requests reached the store: %v", calls)
 	}
-	var list struct{ Items []task.Task }
-	u.do("GET", "/api/tasks", nil).json(t, &list)
-	if len(list.Items) != 1 {
-		t.Errorf("bad creates left %d tasks, want 1", len(list.Items))
+}
+
+// checkRefused sends a request and checks its status, its problem+json
+// shape and the field or parameter named ("" for none).
+func checkRefused(t *testing.T, u *user, method, target string, body any, headers []string, status int, field string) {
+	t.Helper()
+	r := u.do(method, target, body, headers...)
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	p := r.problem(t)
+	if field != "" && !slices.Contains(p.fields(), field) {
+		t.Errorf("errors name %v, want %q", p.fields(), field)
+	}
+	if field == "" && status == 422 {
+		t.Errorf("422 without a field")
+	}
+}
+
+// TestCursorValidation: a cursor the store did not issue, or one forged
+// with a NUL in its value, is a 400 naming cursor — judged by the real
+// store, on Postgres, which the list query never reaches.
+func TestCursorValidation(t *testing.T) {
+	srv := newServer(t)
+	u := srv.newUser(t)
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"s":"title","d":false,"v":"a\u0000b","id":"` + uuid.NewString() + `"}`))
+	for name, target := range map[string]string{
+		"bad cursor":             "/api/tasks?cursor=not-a-cursor",
+		"forged cursor with NUL": "/api/tasks?sort=title&cursor=" + forged,
+	} {
+		t.Run(name, func(t *testing.T) { checkRefused(t, u.in(t), "GET", target, nil, nil, 400, "cursor") })
 	}
 }
 
 // TestUnknownRoutes answer problem+json too.
 func TestUnknownRoutes(t *testing.T) {
-	srv := newServer(t)
+	srv := startMock(t, &mock.Store{})
 	u := srv.newUser(t)
 	u.offSpec = true
 	for _, c := range []struct{ method, target string }{{"GET", "/nope"}, {"POST", "/api/tasks/" + "00000000-0000-4000-8000-000000000000"}} {
