@@ -26,7 +26,7 @@ var Vars = slices.Concat(gatewayVars, ratelimit.Vars, session.Vars)
 
 var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
-	{Name: "METRICS_ADDR", Usage: "separate listen address for /metrics alone, host:port (e.g. :9090), so that request counts and runtime details stay off the public port; empty serves /metrics on GATEWAY_ADDR"},
+	{Name: "METRICS_ADDR", Usage: "listen address of /metrics, host:port of its own (e.g. 127.0.0.1:9090, or :9090 where a NetworkPolicy keeps it internal); empty: no /metrics at all; the value of GATEWAY_ADDR (opt-in) serves it on the public port"},
 	{Name: "BETTER_AUTH_URL", Required: true, Usage: "base URL of Better Auth (e.g. https://app.example.com); JWKS_URL, JWT_ISSUER, JWT_AUDIENCE and AUTH_UPSTREAM_URL default from it"},
 	{Name: "JWKS_URL", Usage: "URL of the JWKS; default BETTER_AUTH_URL + /api/auth/jwks"},
 	{Name: "JWT_ISSUER", Usage: "required iss claim; default BETTER_AUTH_URL"},
@@ -64,7 +64,9 @@ var gatewayVars = []settings.Var{
 // Config is everything the gateway needs, validated.
 type Config struct {
 	Addr        string
-	MetricsAddr string // "": /metrics on Addr
+	MetricsAddr string // a listener of its own for /metrics; "": none
+	// MetricsOnMain serves /metrics on Addr (METRICS_ADDR = GATEWAY_ADDR).
+	MetricsOnMain bool
 
 	JWKSURL            string
 	Issuer             string
@@ -125,7 +127,7 @@ func Load(env settings.Env) (Config, error) {
 		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
 			r.Fail("METRICS_ADDR", "%q is not host:port (e.g. :9090)", c.MetricsAddr)
 		} else if c.MetricsAddr == c.Addr && port != "0" {
-			r.Fail("METRICS_ADDR", "%q is GATEWAY_ADDR too; leave it empty to serve /metrics there", c.MetricsAddr)
+			c.MetricsAddr, c.MetricsOnMain = "", true
 		}
 	}
 

@@ -56,7 +56,6 @@ func TestMalformedValuesNameTheVariable(t *testing.T) {
 		{"IDENTITY_KEYS", "no-colon"},
 		{"GATEWAY_ADDR", "8080"},
 		{"METRICS_ADDR", "9090"},
-		{"METRICS_ADDR", ":8080"}, // GATEWAY_ADDR's default
 		{"JWKS_URL", "ftp://x"},
 		{"TASKS_SERVICE_URL", "http://tasks:8081/?q=1"},
 		{"JWT_ALGORITHMS", "EdDSA,HS256"},

@@ -24,7 +24,7 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 		}
 		return c.Next()
 	}}
-	h := startWith(t, nil, hooks, observe.NewLogger(&logs, "gateway", slog.LevelInfo))
+	h := startWith(t, map[string]string{"METRICS_ADDR": "127.0.0.1:0"}, hooks, observe.NewLogger(&logs, "gateway", slog.LevelInfo))
 	h.waitReady(t)
 
 	resp := h.do(t, req("GET", "/api/tasks?x=1", "Authorization: Bearer "+h.token("alice"), "X-Request-ID: edge-1"))
@@ -65,7 +65,7 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 		t.Fatalf("access line of the panicking request: %v", failed)
 	}
 
-	resp = h.do(t, req("GET", "/metrics"))
+	resp = doAt(t, h.metricsAddr, req("GET", "/metrics"))
 	for _, want := range []string{
 		`http_requests_total{method="GET",route="/api/tasks",service="gateway",status="200"} 1`,
 		`http_requests_total{method="GET",route="/api/tasks",service="gateway",status="500"} 1`,
@@ -109,6 +109,31 @@ func TestMetricsOffThePublicPort(t *testing.T) {
 	}
 	if got := len(h.tasks.requests()); got != 1 {
 		t.Errorf("tasks upstream saw %d requests, want only the one made on the public port", got)
+	}
+}
+
+// TestMetricsOffByDefault: without METRICS_ADDR there is no /metrics at
+// all (it was served on the public port: request counts per route and
+// status, runtime details); METRICS_ADDR equal to GATEWAY_ADDR is the
+// explicit opt-in that serves it there.
+func TestMetricsOffByDefault(t *testing.T) {
+	h := start(t, nil)
+	h.waitReady(t)
+	resp := h.do(t, req("GET", "/metrics"))
+	if resp.status != 404 || strings.Contains(resp.body, "http_requests_total") {
+		t.Fatalf("public /metrics by default: %d %.200s, want 404", resp.status, resp.body)
+	}
+	resp.problem(t)
+	if h.gw.Metrics != nil {
+		t.Fatal("a metrics app without METRICS_ADDR")
+	}
+
+	// The harness serves its own listener; GATEWAY_ADDR only has to equal
+	// METRICS_ADDR for the opt-in.
+	on := start(t, map[string]string{"GATEWAY_ADDR": "127.0.0.1:18080", "METRICS_ADDR": "127.0.0.1:18080"})
+	on.waitReady(t)
+	if resp := on.do(t, req("GET", "/metrics")); resp.status != 200 || !strings.Contains(resp.body, "http_requests_total") {
+		t.Fatalf("public /metrics with METRICS_ADDR = GATEWAY_ADDR: %d %.200s", resp.status, resp.body)
 	}
 }
 

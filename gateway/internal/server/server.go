@@ -48,8 +48,8 @@ type Hooks struct {
 // Gateway is a configured, not yet running gateway.
 type Gateway struct {
 	App *fiber.App
-	// Metrics serves /metrics alone when METRICS_ADDR is set; nil when
-	// /metrics is one of App's routes.
+	// Metrics serves /metrics alone when METRICS_ADDR names a listener of
+	// its own; nil when there is no /metrics or it is one of App's routes.
 	Metrics *fiber.App
 	Keys    *jwks.Store
 	Authn   *authn.Authenticator
@@ -176,9 +176,12 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		}
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
-	if cfg.MetricsAddr == "" {
+	// /metrics is off the public port unless METRICS_ADDR asks for it
+	// (config.Config.MetricsOnMain).
+	switch {
+	case cfg.MetricsOnMain:
 		app.Get("/metrics", metrics.Handler())
-	} else {
+	case cfg.MetricsAddr != "":
 		g.Metrics = g.metricsApp(metrics.Handler())
 	}
 

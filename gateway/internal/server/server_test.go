@@ -520,9 +520,10 @@ func TestErrorsAreProblems(t *testing.T) {
 	}
 	resp.problem(t)
 	resp = h.do(t, req("GET", "/metrics"))
-	if resp.status != 200 || !strings.Contains(resp.body, "http_requests_total") {
-		t.Fatalf("metrics: %d", resp.status)
+	if resp.status != 404 {
+		t.Fatalf("public /metrics without METRICS_ADDR: %d, want 404", resp.status)
 	}
+	resp.problem(t)
 }
 
 func TestGracefulShutdownDrains(t *testing.T) {
