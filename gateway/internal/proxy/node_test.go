@@ -280,7 +280,7 @@ func TestIdleConnectionRetired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := NewUpstream(UpstreamConfig{URL: u, Timeout: 5 * time.Second, MaxConns: 4, IdleTimeout: 500 * time.Millisecond})
+	up := NewUpstream(UpstreamConfig{URL: u, Timeout: 5 * time.Second, MaxConns: 4, IdleTimeout: 2 * time.Second})
 	port := func(id string) int {
 		t.Helper()
 		a, err := send(up, fasthttp.MethodPost, id)
@@ -294,9 +294,9 @@ func TestIdleConnectionRetired(t *testing.T) {
 	if p := port("r2"); p != first {
 		t.Fatalf("after 100 ms idle the request went on a new connection (port %d, was %d)", p, first)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	if p := port("r3"); p == first {
-		t.Fatalf("after 1 s idle (limit 500 ms) the request reused the connection on port %d", p)
+		t.Fatalf("after 3 s idle (limit 2 s) the request reused the connection on port %d", p)
 	}
 }
 

@@ -98,7 +98,7 @@ func TestDrainClosesKeptAliveConnectionsCleanly(t *testing.T) {
 	case <-time.After(8 * time.Second):
 		t.Fatal("Run did not return after the drain")
 	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	if elapsed := time.Since(start); elapsed > 4*time.Second {
 		t.Fatalf("the drain took %s with no connection left; SHUTDOWN_IDLE_GRACE should end early", elapsed)
 	}
 	if _, err := net.DialTimeout("tcp", h.addr, time.Second); err == nil || !strings.Contains(err.Error(), "refused") {
