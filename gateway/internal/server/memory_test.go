@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,7 +29,7 @@ import (
 func startGatewayProcess(t *testing.T, env map[string]string) (*os.Process, string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gateway")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/gatehouse-dev/gatehouse/gateway/cmd/gateway")
+	build := exec.Command("go", "build", "-o", bin, "github.com/gatehouse-dev/gatehouse/gateway/cmd/gateway")
 	build.Env = append(os.Environ(), "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/gateway: %v\n%s", err, out)
