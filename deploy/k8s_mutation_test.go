@@ -116,10 +116,10 @@ func TestK8sChecksCatchBrokenManifests(t *testing.T) {
 		{"Service to a wrong port", "neon", func(m *k8sManifest) {
 			for _, s := range m.services {
 				if s.Name == "tasks-service" {
-					s.Spec.Ports[0].TargetPort = intstr.FromString("metrics")
+					s.Spec.Ports[0].TargetPort = intstr.FromString("admin")
 				}
 			}
-		}, policy, "targetPort metrics"},
+		}, policy, "targetPort admin"},
 		{"object outside the namespace", "neon", func(m *k8sManifest) {
 			m.netpols[0].Namespace = "default"
 		}, policy, `namespace "default"`},

@@ -230,6 +230,9 @@ func (m *k8sManifest) networkProblems() []string {
 		// /metrics has a port of its own (METRICS_ADDR): not for the internet.
 		{internet, gateway, 9090, tcp, false},
 		{gateway, tasks, 8081, tcp, true},
+		// Nor tasks-service's, even for the gateway.
+		{gateway, tasks, 9090, tcp, false},
+		{internet, tasks, 9090, tcp, false},
 		{gateway, redis, 6379, tcp, true},
 		{gateway, kubeDNS, 53, udp, true},
 		{tasks, kubeDNS, 53, tcp, true},

@@ -17,6 +17,7 @@ import (
 // Vars declares every environment variable the tasks service reads.
 var Vars = []settings.Var{
 	{Name: "TASKS_ADDR", Default: ":8081", Usage: "listen address, host:port (e.g. :8081 or 127.0.0.1:8081)"},
+	{Name: "METRICS_ADDR", Usage: "listen address of /metrics, host:port of its own (e.g. 127.0.0.1:9091, or :9090 where a NetworkPolicy keeps it internal); empty: no /metrics at all; the value of TASKS_ADDR (opt-in) serves it on the API port"},
 	{Name: "DATABASE_URL", Required: true, Secret: true, Usage: "Postgres URL for traffic; on Neon the -pooler URL as pasted from the console (e.g. postgres://user:pw@ep-x-pooler.region.aws.neon.tech/db?sslmode=require&channel_binding=require)"},
 	{Name: "MIGRATIONS_DATABASE_URL", Secret: true, Usage: "Postgres URL for migrations; on Neon the direct (non-pooler) URL; default DATABASE_URL"},
 	{Name: "MIGRATE_ON_START", Default: "false", Usage: "true: serve runs pending migrations first (single-binary setups)"},
@@ -38,6 +39,8 @@ var Vars = []settings.Var{
 // Config is everything the tasks service needs, validated.
 type Config struct {
 	Addr            string
+	MetricsAddr     string // a listener of its own for /metrics; "": none
+	MetricsOnMain   bool   // /metrics on Addr (METRICS_ADDR = TASKS_ADDR)
 	Database        postgres.ConnConfig
 	Migrations      postgres.ConnConfig
 	MigrateOnStart  bool
@@ -62,6 +65,14 @@ func Load(env settings.Env) (Config, error) {
 	c.Addr = r.String("TASKS_ADDR")
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		r.Fail("TASKS_ADDR", "%q is not host:port (e.g. :8081)", c.Addr)
+	}
+	c.MetricsAddr = r.String("METRICS_ADDR")
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			r.Fail("METRICS_ADDR", "%q is not host:port (e.g. 127.0.0.1:9091)", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			c.MetricsAddr, c.MetricsOnMain = "", true
+		}
 	}
 
 	if s := r.String("DATABASE_URL"); s != "" {

@@ -44,6 +44,7 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"IDENTITY_KEYS", ""},
 		{"IDENTITY_KEYS", "k1:c2hvcnQ="},
 		{"TASKS_ADDR", "8081"},
+		{"METRICS_ADDR", "9090"},
 		{"MIGRATE_ON_START", "perhaps"},
 		{"IDENTITY_MAX_SKEW", "1h"},
 		{"DB_RLS_ROLE", "Robert'); DROP TABLE tasks;--"},

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
@@ -149,13 +150,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		<-janitorDone
 	}()
 
+	metrics := observe.NewMetrics("tasks-service")
 	app := api.New(api.Config{
-		Verifier:  identity.NewVerifier(cfg.IdentityKeys, cfg.IdentityMaxSkew),
-		Stores:    sdb.For,
-		Ready:     sdb.Ready,
-		Log:       log,
-		Metrics:   observe.NewMetrics("tasks-service"),
-		BodyLimit: cfg.BodyLimit,
+		Verifier:     identity.NewVerifier(cfg.IdentityKeys, cfg.IdentityMaxSkew),
+		Stores:       sdb.For,
+		Ready:        sdb.Ready,
+		Log:          log,
+		Metrics:      metrics,
+		ServeMetrics: cfg.MetricsOnMain,
+		BodyLimit:    cfg.BodyLimit,
 		// Shorter than the gateway's UPSTREAM_TIMEOUT: see README, "Deadlines".
 		RequestTimeout: cfg.RequestTimeout,
 	})
@@ -164,6 +167,23 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("TASKS_ADDR: %w", err)
 	}
 	log.Info("tasks-service listening", "addr", ln.Addr().String(), "db", cfg.Database.String())
+	// /metrics is served only where METRICS_ADDR says: a listener of its
+	// own, the API port (MetricsOnMain), or nowhere.
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: cannot listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mapp := api.MetricsApp(metrics, log)
+		go func() {
+			if err := mapp.Listener(mln); err != nil {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+		defer func() { _ = mapp.ShutdownWithTimeout(time.Second) }()
+		log.Info("metrics listening", "addr", mln.Addr().String(), "path", "/metrics")
+	}
 
 	// On SIGTERM every response says Connection: close and the gateway's
 	// idle connections are left to it to retire, so none of its requests

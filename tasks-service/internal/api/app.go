@@ -27,13 +27,16 @@ type StoreFactory func(userID string) (task.Store, error)
 
 // Config is everything the API needs; main builds it.
 type Config struct {
-	Verifier  *identity.Verifier
-	Stores    StoreFactory
-	Ready     func(context.Context) error // nil error: the database answers
-	Log       *slog.Logger
-	Metrics   *observe.Metrics // optional
-	Now       func() time.Time // defaults to time.Now
-	BodyLimit int              // bytes; defaults to 64 KiB
+	Verifier *identity.Verifier
+	Stores   StoreFactory
+	Ready    func(context.Context) error // nil error: the database answers
+	Log      *slog.Logger
+	Metrics  *observe.Metrics // optional: counts requests
+	// ServeMetrics serves Metrics at /metrics on this app (the opt-in
+	// METRICS_ADDR = TASKS_ADDR); otherwise MetricsApp serves them.
+	ServeMetrics bool
+	Now          func() time.Time // defaults to time.Now
+	BodyLimit    int              // bytes; defaults to 64 KiB
 	// RequestTimeout is the deadline of a request's work (defaults to
 	// DefaultRequestTimeout); see withDeadline.
 	RequestTimeout time.Duration
@@ -43,6 +46,22 @@ type Config struct {
 // the gateway's UPSTREAM_TIMEOUT (15 s), so a request's transaction has
 // ended, committed or rolled back, before the gateway gives up on it.
 const DefaultRequestTimeout = 10 * time.Second
+
+// MetricsApp serves m at /metrics and a 404 problem for anything else: the
+// app for METRICS_ADDR, which Prometheus scrapes and no client reaches.
+func MetricsApp(m *observe.Metrics, log *slog.Logger) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "tasks-service-metrics",
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler(log),
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           60 * time.Second,
+	})
+	app.Get("/metrics", m.Handler())
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return app
+}
 
 // Listener wraps ln the way the app must be served: a connection the server
 // closes lingers (package linger), so a client refused mid-upload (413)
@@ -81,7 +100,9 @@ func New(cfg Config) *fiber.App {
 	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
 	if cfg.Metrics != nil {
 		app.Use(cfg.Metrics.Middleware())
-		app.Get("/metrics", cfg.Metrics.Handler())
+		if cfg.ServeMetrics {
+			app.Get("/metrics", cfg.Metrics.Handler())
+		}
 	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {

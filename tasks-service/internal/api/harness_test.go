@@ -57,6 +57,8 @@ func startServer(t *testing.T, db *bun.DB, role string) *server {
 		Ready:    sdb.Ready,
 		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
 		Metrics:  observe.NewMetrics("tasks-service"),
+		// The opt-in (METRICS_ADDR = TASKS_ADDR): tests read /metrics here.
+		ServeMetrics: true,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
