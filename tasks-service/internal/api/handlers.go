@@ -174,10 +174,17 @@ func sendTask(c *fiber.Ctx, t task.Task) error {
 	return c.JSON(t)
 }
 
-// pathID parses the :id segment; a value that is not a UUID names no task: 404.
+// pathID parses the :id segment, percent-decoded: routing and the identity
+// signature see the raw target, and %41 names what A names (RFC 3986
+// §6.2.2.2). A value that is not a UUID in its 36-character form names no
+// task: 404.
 func pathID(c *fiber.Ctx) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Params("id"))
-	if err != nil || len(c.Params("id")) != 36 {
+	raw, err := url.PathUnescape(c.Params("id"))
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, task.Errorf(task.NotFound, "no such task")
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
 		return uuid.Nil, task.Errorf(task.NotFound, "no such task")
 	}
 	return id, nil

@@ -25,9 +25,13 @@ func requireIdentity(v *identity.Verifier, stores StoreFactory, now func() time.
 		if err := requireIdentityCoding(c); err != nil {
 			return err
 		}
+		// Target is the request-target as received (see
+		// docs/identity-contract.md): the request line's bytes, never
+		// Request.RequestURI, which fasthttp rebuilds from the decoded
+		// path once routing has parsed it.
 		req := identity.Request{
 			Method:     c.Method(),
-			Target:     string(c.Request().RequestURI()),
+			Target:     c.OriginalURL(),
 			UserID:     c.Get(identity.HeaderUserID),
 			BodySHA256: identity.HashBody(body(c)),
 		}
