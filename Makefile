@@ -4,6 +4,7 @@
 #   make lint   gofmt, go vet, staticcheck
 #   make bench  Go benchmarks and load runs (numbers go in README.md)
 #   make mutate weaken each defence in turn (docs/mutations.md); its tests must fail
+#   make fuzz   every fuzz target for FUZZTIME each (their seeds run in make test)
 
 SHELL        := /bin/bash
 MODULES      := pkg gateway tasks-service deploy e2e
@@ -11,7 +12,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt bench bench-identity bench-gateway bench-tasks deps tidy clean mutate
+.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt fuzz bench bench-identity bench-gateway bench-tasks deps tidy clean mutate
 
 all: lint test
 
@@ -78,6 +79,22 @@ test-postgres:
 
 test-e2e: deps
 	@. scripts/with-postgres.sh; cd e2e && go test $(GO_TEST_FLAGS) -v ./...
+
+# Each fuzz target, as module/package:Target, runs for FUZZTIME; `go test`
+# (make test) runs only their seed corpora. A failure leaves its input in
+# the package's testdata/fuzz, where it becomes a seed: commit it with the fix.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := pkg/identity:FuzzVerify \
+	tasks-service/internal/api:FuzzParseListQuery \
+	tasks-service/internal/api:FuzzDecodeTask \
+	tasks-service/internal/store:FuzzDecodeCursor
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		dir=$${t%%:*}; name=$${t##*:}; \
+		echo "=== fuzz $$name in $$dir for $(FUZZTIME)"; \
+		(cd $${dir%%/*} && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$${dir#*/}); \
+	done
 
 lint:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

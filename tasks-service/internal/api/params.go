@@ -55,9 +55,10 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 		}
 	}
 	for _, tag := range v["tag"] {
+		valid := utf8.ValidString(tag) // before ToLower, which would replace bad bytes
 		tag = strings.ToLower(strings.TrimSpace(tag))
-		if tag == "" || len(tag) > 4*task.MaxTagLength || strings.ContainsFunc(tag, unicode.IsControl) {
-			fail("tag", "must be a non-empty tag without control characters")
+		if !valid || tag == "" || len(tag) > 4*task.MaxTagLength || strings.ContainsFunc(tag, unicode.IsControl) {
+			fail("tag", "must be a non-empty tag of UTF-8 text without control characters")
 			continue
 		}
 		q.Tags = append(q.Tags, tag)
@@ -67,15 +68,16 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 	}
 	if s, ok := one("q"); ok {
 		q.Search = strings.TrimSpace(s)
-		if len(q.Search) > 800 || utf8.RuneCountInString(q.Search) > 200 || strings.ContainsFunc(q.Search, unicode.IsControl) {
-			fail("q", "must be at most 200 characters of text")
+		if len(q.Search) > 800 || utf8.RuneCountInString(q.Search) > 200 || !utf8.ValidString(q.Search) ||
+			strings.ContainsFunc(q.Search, unicode.IsControl) {
+			fail("q", "must be at most 200 characters of UTF-8 text")
 		}
 	}
 	for name, dst := range map[string]**time.Time{"due_before": &q.DueBefore, "due_after": &q.DueAfter} {
 		if s, ok := one(name); ok {
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := task.ParseTime(s)
 			if err != nil {
-				fail(name, "must be an RFC 3339 date-time such as 2026-01-31T17:00:00Z")
+				fail(name, task.TimeProblem(err))
 				continue
 			}
 			*dst = &t

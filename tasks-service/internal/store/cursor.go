@@ -62,7 +62,7 @@ func decodeCursor(s string, q task.ListQuery) (cursor, any, error) {
 		if !ok {
 			return cursor{}, nil, bad
 		}
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := task.ParseTime(s)
 		if err != nil {
 			return cursor{}, nil, bad
 		}

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -44,9 +45,52 @@ func InputOf(t Task) Input {
 	return in
 }
 
+// The instants the service accepts, after conversion to UTC: years 1 to
+// 9999, what both a Postgres timestamptz (which has no year 0) and an
+// RFC 3339 string in JSON (four-digit years) hold, so that every time
+// written can be read back and sent. A time outside is refused, never
+// clamped.
+var (
+	MinTime = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, time.December, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+// Reasons ParseTime refuses a time.
+var (
+	ErrTimeSyntax = errors.New("not an RFC 3339 date-time")
+	ErrTimeRange  = errors.New("outside the supported range")
+)
+
+// ParseTime parses an RFC 3339 date-time and returns it in UTC, truncated
+// to the microseconds Postgres keeps. It returns ErrTimeSyntax, or
+// ErrTimeRange when the UTC instant lies outside MinTime..MaxTime (e.g.
+// 9999-12-31T23:59:59-01:00, which is in year 10000).
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, ErrTimeSyntax
+	}
+	t = t.UTC().Truncate(time.Microsecond)
+	if !InTimeRange(t) {
+		return time.Time{}, ErrTimeRange
+	}
+	return t, nil
+}
+
+// InTimeRange reports whether t lies within MinTime..MaxTime.
+func InTimeRange(t time.Time) bool { return !t.Before(MinTime) && !t.After(MaxTime) }
+
+// TimeProblem is the field message for a ParseTime error.
+func TimeProblem(err error) string {
+	if errors.Is(err, ErrTimeRange) {
+		return "must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z once converted to UTC"
+	}
+	return "must be an RFC 3339 date-time such as 2026-01-31T17:00:00Z"
+}
+
 // Draft validates and normalises in. Titles and descriptions are trimmed,
 // tags are trimmed, lower-cased and de-duplicated in order, due_at must be
-// RFC 3339. The error is an Invalid *Error naming every bad field.
+// RFC 3339 within MinTime..MaxTime (ParseTime). The error is an Invalid *Error naming every bad field.
 func (in Input) Draft() (Draft, error) {
 	var d Draft
 	var bad []FieldError
@@ -93,11 +137,10 @@ func (in Input) Draft() (Draft, error) {
 	bad = append(bad, tagErrs...)
 
 	if in.DueAt != nil {
-		t, err := time.Parse(time.RFC3339Nano, *in.DueAt)
+		t, err := ParseTime(*in.DueAt)
 		if err != nil {
-			fail("due_at", "must be an RFC 3339 date-time such as 2026-01-31T17:00:00Z")
+			fail("due_at", "%s", TimeProblem(err))
 		} else {
-			t = t.UTC().Truncate(time.Microsecond)
 			d.DueAt = &t
 		}
 	}
