@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/session"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
@@ -33,7 +34,7 @@ var gatewayVars = []settings.Var{
 	{Name: "JWT_AUDIENCE", Usage: "required aud claim; default BETTER_AUTH_URL"},
 	{Name: "JWT_ALGORITHMS", Default: "EdDSA,ES256,ES512,RS256,PS256", Usage: "comma-separated asymmetric algorithms accepted from the JWKS (subset of EdDSA,ES256,ES384,ES512,RS256,PS256)"},
 	{Name: "JWT_LEEWAY", Default: "30s", Usage: "clock skew allowed for exp, nbf and iat (e.g. 30s)"},
-	{Name: "JWT_MAX_BYTES", Default: "8192", Usage: "largest token accepted, in bytes (512-65536)"},
+	{Name: "JWT_MAX_BYTES", Default: "8192", Usage: "largest token accepted, in bytes (512-14336); request heads (request line and headers) are read up to 16 KiB + this, so that what the gateway forwards fits the 32 KiB every internal service reads"},
 	{Name: "JWT_COOKIE_NAME", Usage: "cookie to read the token from when there is no Authorization header (e.g. gatehouse_jwt); empty disables cookies. A cookie token authorises POST, PUT, PATCH and DELETE only from the gateway's own origin or CORS_ALLOWED_ORIGINS"},
 	{Name: "JWT_SHARED_SECRET", Secret: true, Usage: "opt-in HS256 mode: standard base64 of the Better Auth secret (>= 32 bytes); only for tokens whose header says HS256; empty disables"},
 	{Name: "JWT_CACHE_SIZE", Default: "10000", Usage: "verified tokens remembered until their exp (0 disables the cache)"},
@@ -68,12 +69,16 @@ type Config struct {
 	// MetricsOnMain serves /metrics on Addr (METRICS_ADDR = GATEWAY_ADDR).
 	MetricsOnMain bool
 
-	JWKSURL            string
-	Issuer             string
-	Audience           string
-	Algorithms         []jwa.SignatureAlgorithm
-	Leeway             time.Duration
-	MaxTokenBytes      int
+	JWKSURL       string
+	Issuer        string
+	Audience      string
+	Algorithms    []jwa.SignatureAlgorithm
+	Leeway        time.Duration
+	MaxTokenBytes int
+	// HeadLimit bounds a client's request head (request line and header
+	// fields): 16 KiB + MaxTokenBytes. Load checks that such a head, with
+	// what the gateway adds to it, fits identity.MaxHeadBytes.
+	HeadLimit          int
 	CookieName         string
 	SharedSecret       []byte
 	CacheSize          int
@@ -106,6 +111,17 @@ type Config struct {
 	RateLimit        ratelimit.Config
 	Session          session.Settings
 }
+
+// Request-head sizes. A client head of at most headBytes plus the token is
+// forwarded to the tasks service with at most proxy.MaxAddedHeadBytes more,
+// besides the upstream's host and base path: with the largest token and
+// TASKS_SERVICE_URL that Load accepts, the forwarded head still fits the
+// identity.MaxHeadBytes every internal service reads (TestHeadFitsTasksService).
+const (
+	headBytes        = 16 << 10
+	maxTokenBytes    = 14 << 10
+	maxTasksURLBytes = identity.MaxHeadBytes - headBytes - maxTokenBytes - proxy.MaxAddedHeadBytes
+)
 
 // acceptable lists what JWT_ALGORITHMS may name.
 var acceptable = map[string]jwa.SignatureAlgorithm{
@@ -151,6 +167,9 @@ func Load(env settings.Env) (Config, error) {
 	}
 	c.TasksURL = r.URL("TASKS_SERVICE_URL")
 	checkBase(r, "TASKS_SERVICE_URL", c.TasksURL)
+	if u := c.TasksURL; u != nil && len(u.Host)+len(u.EscapedPath()) > maxTasksURLBytes {
+		r.Fail("TASKS_SERVICE_URL", "host and path are %d bytes; at most %d fit the request heads the tasks service reads", len(u.Host)+len(u.EscapedPath()), maxTasksURLBytes)
+	}
 	if r.String("AUTH_UPSTREAM_URL") != "" {
 		checkBase(r, "AUTH_UPSTREAM_URL", c.AuthURL)
 	}
@@ -170,7 +189,8 @@ func Load(env settings.Env) (Config, error) {
 	if c.Leeway > 5*time.Minute {
 		r.Fail("JWT_LEEWAY", "%s is more than 5m; a leeway that large defeats exp (e.g. 30s)", c.Leeway)
 	}
-	c.MaxTokenBytes = r.Int("JWT_MAX_BYTES", 512, 65536)
+	c.MaxTokenBytes = r.Int("JWT_MAX_BYTES", 512, maxTokenBytes)
+	c.HeadLimit = headBytes + c.MaxTokenBytes
 	c.CookieName = r.String("JWT_COOKIE_NAME")
 	if c.CookieName != "" && !validCookieName(c.CookieName) {
 		r.Fail("JWT_COOKIE_NAME", "%q is not a cookie name (letters, digits, '.', '_' and '-'; e.g. gatehouse_jwt)", c.CookieName)

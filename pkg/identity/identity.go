@@ -41,6 +41,14 @@ const Version = "v1"
 // MaxUserIDBytes bounds the user id; Better Auth ids are far shorter.
 const MaxUserIDBytes = 255
 
+// MaxHeadBytes is the largest request head (request line and header
+// fields, through the blank line that ends them) the gateway sends an
+// internal service, and so the smallest an internal service must read:
+// fasthttp's default read buffer of 4 KiB is too small. The gateway keeps to
+// it by construction: its configuration bounds the client heads it reads
+// so that one plus what the gateway adds fits.
+const MaxHeadBytes = 32 << 10
+
 // Request is what an assertion binds: the request as the upstream receives it.
 type Request struct {
 	Method     string   // upper-case HTTP method, e.g. "GET"

@@ -30,6 +30,16 @@ var (
 	hdrRequestID      = []byte("X-Request-Id")
 )
 
+// MaxAddedHeadBytes bounds how much longer ToTasks makes a client's request
+// head, besides the upstream's host and base path: X-User-ID (a user id of
+// at most identity.MaxUserIDBytes), X-Identity-Signature (a kid of at most
+// 64 bytes), X-Forwarded-For, -Proto and the name of -Host, a generated
+// X-Request-Id, and the Content-Length and default Content-Type fasthttp
+// writes for a body. The gateway's configuration keeps a client head plus
+// this within identity.MaxHeadBytes; TestAddedHeadBytes measures the worst
+// case.
+const MaxAddedHeadBytes = 1 << 10
+
 // ToTasks forwards c to the tasks service at path (the canonical raw path,
 // already checked by CheckPath) for the verified user sub. The upstream
 // request carries none of the client's credentials or identity headers, and

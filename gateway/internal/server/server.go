@@ -139,7 +139,7 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		DisableStartupMessage:        true,
 		CaseSensitive:                true,
 		BodyLimit:                    cfg.BodyLimit,
-		ReadBufferSize:               16<<10 + cfg.MaxTokenBytes,
+		ReadBufferSize:               cfg.HeadLimit,
 		DisablePreParseMultipartForm: true,
 		// Bodies are read by the handlers, after authentication (readBody).
 		StreamRequestBody: true,

@@ -96,6 +96,8 @@ func New(cfg Config) *fiber.App {
 		ReadTimeout:                  15 * time.Second,
 		WriteTimeout:                 15 * time.Second,
 		IdleTimeout:                  60 * time.Second,
+		// The largest head: every head the gateway forwards fits.
+		ReadBufferSize: identity.MaxHeadBytes,
 	})
 	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
 	if cfg.Metrics != nil {
