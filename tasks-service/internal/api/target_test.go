@@ -53,7 +53,7 @@ func signedHead(u *user, target, signedTarget string) string {
 }
 
 // TestSignatureCoversRawTarget: the assertion is verified over the
-// request-target exactly as received (Contract 2), not over fasthttp's
+// request-target exactly as received (docs/identity-contract.md), not over fasthttp's
 // decoded and re-encoded rebuild of it. A target the gateway signed as it
 // forwarded it verifies, however it is encoded; a signature over another
 // spelling of the same resource does not.
