@@ -235,6 +235,9 @@ func runSuite(t *testing.T, cfg stackConfig) {
 		testDirectTasksService(t, s, alice.id)
 	})
 
+	t.Run("odd request-targets are verified as sent", func(t *testing.T) { testRawTargets(t, s, aliceJWT) })
+	t.Run("the tasks service reads every head the gateway forwards", func(t *testing.T) { testHeadLimits(t, s, aliceJWT) })
+
 	t.Run("CORS and origins", func(t *testing.T) {
 		anon := newClient(t, s.gatewayURL, false)
 		r := anon.do("OPTIONS", "/api/tasks", nil, "Origin", trustedOrigin,
