@@ -69,16 +69,13 @@ type Config struct {
 	// MetricsOnMain serves /metrics on Addr (METRICS_ADDR = GATEWAY_ADDR).
 	MetricsOnMain bool
 
-	JWKSURL       string
-	Issuer        string
-	Audience      string
-	Algorithms    []jwa.SignatureAlgorithm
-	Leeway        time.Duration
-	MaxTokenBytes int
-	// HeadLimit bounds a client's request head (request line and header
-	// fields): 16 KiB + MaxTokenBytes. Load checks that such a head, with
-	// what the gateway adds to it, fits identity.MaxHeadBytes.
-	HeadLimit          int
+	JWKSURL            string
+	Issuer             string
+	Audience           string
+	Algorithms         []jwa.SignatureAlgorithm
+	Leeway             time.Duration
+	MaxTokenBytes      int
+	HeadLimit          int // largest client request head: 16 KiB + MaxTokenBytes, so that it fits identity.MaxHeadBytes forwarded
 	CookieName         string
 	SharedSecret       []byte
 	CacheSize          int

@@ -90,7 +90,8 @@ func TimeProblem(err error) string {
 
 // Draft validates and normalises in. Titles and descriptions are trimmed,
 // tags are trimmed, lower-cased and de-duplicated in order, due_at must be
-// RFC 3339 within MinTime..MaxTime (ParseTime). The error is an Invalid *Error naming every bad field.
+// RFC 3339 within MinTime..MaxTime (ParseTime). The error is an Invalid
+// *Error naming every bad field.
 func (in Input) Draft() (Draft, error) {
 	var d Draft
 	var bad []FieldError
