@@ -35,7 +35,10 @@ func parseListQuery(v url.Values) (task.ListQuery, error) {
 		return vs[0], true
 	}
 	for name := range v {
-		if !listParams[name] {
+		switch {
+		case name == "": // "?=x" or "?&=": there is no name to point at
+			fail("query", "has a parameter without a name")
+		case !listParams[name]:
 			fail(name, "is not a known parameter")
 		}
 	}
