@@ -39,14 +39,12 @@ func TestSlotsAreReleasedOnce(t *testing.T) {
 	}
 	l := Listener(ln, Config{Max: 2, MaxPerAddr: 2, OverMax: []byte("max"), OverAddr: []byte("addr")}).(*listener)
 	defer l.Close()
-	var clients []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		clients = append(clients, c)
 	}
 	a, err := l.Accept()
 	if err != nil {
