@@ -68,16 +68,15 @@ func (l *Limiter) Refusal(d Decision) *problem.Details {
 // Middleware limits requests by the key that key returns. A request for
 // which key returns false (no user, no address) is passed on unlimited: the
 // user limiter belongs after authentication, which refuses anonymous
-// requests itself. A refused request gets 429 problem+json with Retry-After
-// in whole seconds and the RateLimit-Policy and RateLimit headers
-// (draft-ietf-httpapi-ratelimit-headers); with HeadersAlways every allowed
-// response carries the two RateLimit headers too.
+// requests itself. A refused request ends with the error Refusal returns,
+// for the app's error handler to write (the gateway's handleError); with
+// HeadersAlways every allowed response carries the two RateLimit headers
+// too.
 func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool), headers Headers) fiber.Handler {
 	policy := []byte(fmt.Sprintf("%q;q=%d;w=%d", l.name, l.rate.Burst, ceilSeconds(l.rate.Window())))
 	name := strconv.Quote(l.name)
-	// setHeaders sets both headers; t is RateLimit's t parameter, the
-	// seconds until the bucket is full (allowed) or a request is allowed
-	// again (refused).
+	// setHeaders sets both headers on an allowed response; t is RateLimit's
+	// t parameter, the seconds until the bucket is full.
 	setHeaders := func(c *fiber.Ctx, d Decision, t int) {
 		h := &c.Response().Header
 		h.SetCanonical(hdrRateLimitPolicy, policy)
@@ -102,11 +101,7 @@ func (l *Limiter) Middleware(key func(*fiber.Ctx) (string, bool), headers Header
 		// request. The request counts at its arrival.
 		d := l.AllowAt(c.UserContext(), k, c.Context().Time())
 		if !d.Allowed {
-			retry := ceilSeconds(d.RetryAfter)
-			setHeaders(c, d, retry)
-			return problem.Write(c, problem.New(fiber.StatusTooManyRequests, "rate-limited", "Too Many Requests",
-				fmt.Sprintf("Too many requests; retry in %d s.", retry)).
-				WithHeader(fiber.HeaderRetryAfter, strconv.Itoa(retry)))
+			return l.Refusal(d) // written by the app's error handler
 		}
 		if headers == HeadersAlways {
 			setHeaders(c, d, ceilSeconds(d.Reset))

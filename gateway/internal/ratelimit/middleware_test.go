@@ -22,9 +22,19 @@ const testUserHeader = "X-Test-User"
 
 // serve runs handlers in a Fiber app on a real 127.0.0.1 socket and returns
 // its base URL. The app answers 200 "ok" after the handlers.
+// writeProblem is the test apps' error handler: the gateway's writes
+// problems the same way.
+func writeProblem(c *fiber.Ctx, err error) error {
+	p, ok := err.(*problem.Details)
+	if !ok {
+		p, _ = problem.FromFiber(err)
+	}
+	return problem.Write(c, p)
+}
+
 func serve(t *testing.T, handlers ...fiber.Handler) string {
 	t.Helper()
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: writeProblem})
 	app.Use(func(c *fiber.Ctx) error {
 		if u := c.Get(testUserHeader); u != "" {
 			c.Locals("user_id", u)

@@ -18,9 +18,21 @@ const (
 	retryAfterTimeout     = "5"
 )
 
-// handleError is the one place an error becomes a response: problems are
-// written as they are, upstream failures become 502/504, Fiber's own errors
-// are translated, anything else is logged and answered with a generic 500.
+// handleError is the one place where an error that a handler or middleware
+// returns becomes a response: problems are written as they are, upstream
+// failures become 502/504, Fiber's own errors are translated, anything else
+// is logged and answered with a generic 500. Components return errors and
+// never write a problem themselves (the rate limiter returns
+// Limiter.Refusal). Two answers are written before Fiber has a request and
+// so cannot come here: a connection refused by the caps (conns.go) and a
+// request fasthttp could not read (outside.go); both use the same problem
+// shape and headers.
+//
+// Unlike tasks-service, whose domain errors carry codes that one table maps
+// to statuses (api/errors.go), the gateway's checks are themselves HTTP
+// decisions — a path, a header, a token, a budget — so each returns its
+// *problem.Details where the decision is made, with the reason that only
+// that check knows; a code table here would add a second name for each.
 func (g *Gateway) handleError(c *fiber.Ctx, err error) error {
 	var p *problem.Details
 	switch {
