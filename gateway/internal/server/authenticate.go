@@ -69,18 +69,13 @@ func (g *Gateway) verifyToken(ctx context.Context, h *fasthttp.RequestHeader, pe
 			return p, nil
 		}
 	}
-	key, budgeted := "", false
-	if g.failures != nil && g.failures.Enabled() {
-		key, budgeted = ratelimit.AddressKey(g.clients, h, peer)
-	}
-	if budgeted {
-		if d := g.failures.PeekAt(ctx, key, now); !d.Allowed {
-			g.log.Debug("token refused unverified: address over its failure budget")
-			return nil, g.failures.Refusal(d)
-		}
+	key, budgeted, err := g.failureBudget(ctx, h, peer, now)
+	if err != nil {
+		g.log.Debug("token refused unverified: address over its failure budget")
+		return nil, err
 	}
 	var p *authn.Principal
-	err := extractErr
+	err = extractErr
 	if err == nil {
 		p, err = g.Authn.VerifyAt(ctx, tok, now)
 	}
@@ -89,6 +84,26 @@ func (g *Gateway) verifyToken(ctx context.Context, h *fasthttp.RequestHeader, pe
 		g.failures.AllowAt(ctx, key, now)
 	}
 	return p, err
+}
+
+// failureBudget is the check that verifyToken and exchangeSession make
+// before they pay for a signature or an exchange: with a failure budget
+// (Hooks.Failures), the client address's key and budgeted=true, or the 429
+// problem when the address is over its budget; without one (or without an
+// address), budgeted=false. It counts nothing: a refused credential is
+// counted by the caller (g.failures.AllowAt with key).
+func (g *Gateway) failureBudget(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, now time.Time) (key string, budgeted bool, err error) {
+	if g.failures == nil || !g.failures.Enabled() {
+		return "", false, nil
+	}
+	key, budgeted = ratelimit.AddressKey(g.clients, h, peer)
+	if !budgeted {
+		return "", false, nil
+	}
+	if d := g.failures.PeekAt(ctx, key, now); !d.Allowed {
+		return key, true, g.failures.Refusal(d)
+	}
+	return key, true, nil
 }
 
 // Subject returns the verified sub of an authenticated request, for hooks

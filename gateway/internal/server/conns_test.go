@@ -50,6 +50,32 @@ func served(t *testing.T, c net.Conn, raw string) {
 	resp.Body.Close()
 }
 
+// servedFrom dials from and wants a 200 for raw, retrying for up to 3 s
+// while the gateway answers 503: a connection the test closed before (the
+// harness's readiness probe) may hold its slot for a moment.
+func servedFrom(t *testing.T, from, addr, raw string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		c := dialFrom(t, from, addr)
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			return c
+		}
+		if err == nil && resp.StatusCode == 503 && time.Now().Before(deadline) {
+			c.Close()
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		t.Fatalf("held connection from %s: %v %v, want 200", from, resp, err)
+	}
+}
+
 // TestConnectionCaps: CLIENT_MAX_CONNS_PER_ADDR connections from one
 // address are held, the next is answered 429 and closed, while other
 // addresses are served; CLIENT_MAX_CONNS in all, then 503. A slot frees
@@ -93,7 +119,7 @@ func TestConnectionCaps(t *testing.T) {
 	// Six in all: 3 + 1 held; two more from a third address fill the
 	// gateway, and the next from anywhere is a 503.
 	for range 2 {
-		served(t, dialFrom(t, "127.0.0.4", h.addr), get)
+		servedFrom(t, "127.0.0.4", h.addr, get)
 	}
 	refusedWith(t, dialFrom(t, "127.0.0.5", h.addr), 503)
 
@@ -101,7 +127,7 @@ func TestConnectionCaps(t *testing.T) {
 		h := start(t, map[string]string{"CLIENT_MAX_CONNS": "6", "CLIENT_MAX_CONNS_PER_ADDR": "3", "TRUSTED_PROXY_HOPS": "1"})
 		h.waitReady(t)
 		for range 6 {
-			served(t, dialFrom(t, "127.0.0.2", h.addr), req("GET", "/healthz", "X-Forwarded-For: 203.0.113.7"))
+			servedFrom(t, "127.0.0.2", h.addr, req("GET", "/healthz", "X-Forwarded-For: 203.0.113.7"))
 		}
 		refusedWith(t, dialFrom(t, "127.0.0.2", h.addr), 503)
 	})

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/session"
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gofiber/fiber/v2"
@@ -63,15 +62,10 @@ func (g *Gateway) exchangeSession(c *fiber.Ctx, ck session.Cookie) (*authn.Princ
 		return p, nil
 	}
 	ctx, h, peer := c.UserContext(), &c.Request().Header, c.Context().RemoteIP()
-	key, budgeted := "", false
-	if g.failures != nil && g.failures.Enabled() {
-		key, budgeted = ratelimit.AddressKey(g.clients, h, peer)
-	}
-	if budgeted {
-		if d := g.failures.PeekAt(ctx, key, now); !d.Allowed {
-			g.log.Debug("session not exchanged: address over its failure budget")
-			return nil, g.failures.Refusal(d)
-		}
+	key, budgeted, err := g.failureBudget(ctx, h, peer, now)
+	if err != nil {
+		g.log.Debug("session not exchanged: address over its failure budget")
+		return nil, err
 	}
 	var client string
 	if ip := g.clients.Of(h, peer); ip.IsValid() {
