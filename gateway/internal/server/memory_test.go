@@ -94,9 +94,6 @@ func procStatusKiB(pid int, field string) (int, error) {
 // own, with the default caps) less than 64 MiB of resident memory,
 // high-water mark included, while it keeps serving valid requests.
 func TestIdleBodiesCostLittleMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("holds 1000 connections")
-	}
 	const (
 		conns  = 1000
 		budget = 64 << 10 // KiB
