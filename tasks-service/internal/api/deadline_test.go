@@ -4,40 +4,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
-	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
-	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
 	"github.com/uptrace/bun"
 )
 
 // startServerWithDeadline is startServer with REQUEST_TIMEOUT = d.
 func startServerWithDeadline(t *testing.T, db *bun.DB, d time.Duration) *server {
 	t.Helper()
-	logs := &testenv.Logs{}
-	sdb := store.New(db, pgtest.Role)
-	app := api.New(api.Config{
-		Verifier:       identity.NewVerifier(testKeys, identity.DefaultWindow),
-		Stores:         sdb.For,
-		Ready:          sdb.Ready,
-		Log:            slog.New(slog.NewJSONHandler(logs, nil)),
-		RequestTimeout: d,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Listener(api.Listener(ln)) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	return &server{base: "http://" + ln.Addr().String(), logs: logs, db: db}
+	return startServer(t, db, pgtest.Role, func(c *api.Config) { c.RequestTimeout = d })
 }
 
 // doWithin is u.do by a client that gives up after timeout, as the gateway

@@ -45,28 +45,43 @@ type server struct {
 	db   *bun.DB
 }
 
-// startServer serves the API on 127.0.0.1:0. dbURL overrides the package
-// database URL (e.g. to go through a cuttable proxy).
-func startServer(t *testing.T, db *bun.DB, role string) *server {
+// startServer serves the API on 127.0.0.1:0 over db, switching to role per
+// transaction; each opt adjusts the configuration first (e.g. a
+// RequestTimeout).
+func startServer(t *testing.T, db *bun.DB, role string, opts ...func(*api.Config)) *server {
 	t.Helper()
-	logs := &testenv.Logs{}
 	sdb := store.New(db, role)
-	app := api.New(api.Config{
-		Verifier: identity.NewVerifier(testKeys, identity.DefaultWindow),
-		Stores:   sdb.For,
-		Ready:    sdb.Ready,
-		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
-		Metrics:  observe.NewMetrics("tasks-service"),
+	cfg := api.Config{
+		Stores:  sdb.For,
+		Ready:   sdb.Ready,
+		Metrics: observe.NewMetrics("tasks-service"),
 		// The opt-in (METRICS_ADDR = TASKS_ADDR): tests read /metrics here.
 		ServeMetrics: true,
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	srv := serve(t, cfg)
+	srv.db = db
+	return srv
+}
+
+// serve runs the API with cfg (its Verifier and Log filled in: the test
+// keys, and a JSON log the returned server keeps) on 127.0.0.1:0 until the
+// test ends.
+func serve(t *testing.T, cfg api.Config) *server {
+	t.Helper()
+	logs := &testenv.Logs{}
+	cfg.Verifier = identity.NewVerifier(testKeys, identity.DefaultWindow)
+	cfg.Log = slog.New(slog.NewJSONHandler(logs, nil))
+	app := api.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = app.Listener(api.Listener(ln)) }()
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	return &server{base: "http://" + ln.Addr().String(), logs: logs, db: db}
+	return &server{base: "http://" + ln.Addr().String(), logs: logs}
 }
 
 func newServer(t *testing.T) *server {

@@ -2,13 +2,8 @@ package api_test
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"testing"
-	"time"
 
-	"github.com/gatehouse-dev/gatehouse/pkg/identity"
-	"github.com/gatehouse-dev/gatehouse/pkg/testenv"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/mock"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
@@ -19,18 +14,8 @@ import (
 // gets st.
 func startMock(t *testing.T, st *mock.Store) *server {
 	t.Helper()
-	logs := &testenv.Logs{}
-	app := api.New(api.Config{
-		Verifier: identity.NewVerifier(testKeys, identity.DefaultWindow),
-		Stores:   func(string) (task.Store, error) { return st, nil },
-		Ready:    func(ctx context.Context) error { return nil },
-		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
+	return serve(t, api.Config{
+		Stores: func(string) (task.Store, error) { return st, nil },
+		Ready:  func(ctx context.Context) error { return nil },
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Listener(api.Listener(ln)) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	return &server{base: "http://" + ln.Addr().String(), logs: logs}
 }
