@@ -74,13 +74,30 @@ func startTasksService(t *testing.T, s *stack, extraEnv ...string) string {
 // tasksDB opens the tasks-service's database as the e2e's admin login.
 func (s *stack) tasksDB(t *testing.T) *sql.DB {
 	t.Helper()
-	var dbURL string
-	for _, kv := range s.tasksEnv {
-		if v, ok := strings.CutPrefix(kv, "DATABASE_URL="); ok {
-			dbURL = v
+	return openDB(t, envValue(s.tasksEnv, "DATABASE_URL"))
+}
+
+// authDB opens Better Auth's database as the e2e's admin login.
+func (s *stack) authDB(t *testing.T) *sql.DB {
+	t.Helper()
+	return openDB(t, envValue(s.authEnv, "AUTH_DATABASE_URL"))
+}
+
+// envValue is the last value of name in env (KEY=value entries).
+func envValue(env []string, name string) string {
+	var v string
+	for _, kv := range env {
+		if s, ok := strings.CutPrefix(kv, name+"="); ok {
+			v = s
 		}
 	}
-	db, err := sql.Open("postgres", dbURL)
+	return v
+}
+
+// openDB opens url, closed when the test ends.
+func openDB(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("postgres", url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -126,17 +125,7 @@ func burst(client *http.Client, url string, n int, tokens []string) (statuses []
 // old ones in its JWKS.
 func (s *stack) retireSigningKeys(t *testing.T) {
 	t.Helper()
-	var dbURL string
-	for _, kv := range s.authEnv {
-		if v, ok := strings.CutPrefix(kv, "AUTH_DATABASE_URL="); ok {
-			dbURL = v
-		}
-	}
-	db, err := sql.Open("postgres", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := s.authDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := db.ExecContext(ctx, `UPDATE "jwks" SET "expiresAt" = now() WHERE "expiresAt" IS NULL OR "expiresAt" > now()`)

@@ -201,10 +201,8 @@ func startRun(t *testing.T, extraEnv ...string) *run {
 		envv = append(envv, k+"="+v)
 	}
 	envv = append(envv, extraEnv...)
-	for _, kv := range extraEnv {
-		if dir, ok := strings.CutPrefix(kv, "GATEHOUSE_RUN_DIR="); ok {
-			r.runDir = dir
-		}
+	if dir := envValue(extraEnv, "GATEHOUSE_RUN_DIR"); dir != "" {
+		r.runDir = dir
 	}
 	if _, err := exec.LookPath("script"); err == nil && runtime.GOOS == "linux" {
 		r.cmd = exec.Command("script", "-qfec", "make --no-print-directory run", "/dev/null")
