@@ -54,7 +54,7 @@ var gatewayVars = []settings.Var{
 	{Name: "IDLE_TIMEOUT", Default: "60s", Usage: "keep-alive idle time of client connections (e.g. 60s)"},
 	{Name: "UPSTREAM_TIMEOUT", Default: "15s", Usage: "deadline for an upstream answer; past it the client gets 504 (e.g. 15s)"},
 	{Name: "UPSTREAM_DIAL_TIMEOUT", Default: "3s", Usage: "timeout to connect to an upstream; a failure gives 502 (e.g. 3s)"},
-	{Name: "UPSTREAM_IDLE_TIMEOUT", Default: "4s", Usage: "an idle upstream connection is closed after this, before the upstream would close it (Node closes after 5s); an upstream's Keep-Alive: timeout=N shortens it to N-1 s (e.g. 4s)"},
+	{Name: "UPSTREAM_IDLE_TIMEOUT", Default: "4s", Usage: "an idle upstream connection (to the tasks service, the auth upstream, and session exchanges) is closed after this, before the upstream would close it (Node closes after 5s); an upstream's Keep-Alive: timeout=N shortens it to N-1 s (e.g. 4s)"},
 	{Name: "UPSTREAM_MAX_CONNS", Default: "512", Usage: "connections kept per upstream (1-65536)"},
 	{Name: "SHUTDOWN_TIMEOUT", Default: "20s", Usage: "how long SIGTERM waits for in-flight requests to finish (e.g. 20s)"},
 	{Name: "SHUTDOWN_IDLE_GRACE", Default: "5s", Usage: "the first part of SHUTDOWN_TIMEOUT, in which every response says Connection: close and idle kept-alive connections are left to their clients to close (ends early when none is left; e.g. 5s)"},

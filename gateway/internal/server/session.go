@@ -17,10 +17,11 @@ func (g *Gateway) newSessions() (*session.Exchanger, error) {
 		return nil, nil
 	}
 	s, err := session.New(session.Config{
-		Settings: g.cfg.Session,
-		TokenURL: strings.TrimRight(g.cfg.AuthURL.String(), "/") + "/api/auth/token",
-		Verify:   g.Authn.VerifyAt,
-		Log:      g.log,
+		Settings:    g.cfg.Session,
+		TokenURL:    strings.TrimRight(g.cfg.AuthURL.String(), "/") + "/api/auth/token",
+		Verify:      g.Authn.VerifyAt,
+		IdleTimeout: g.cfg.UpstreamIdleTimeout,
+		Log:         g.log,
 	})
 	if err != nil {
 		return nil, err

@@ -16,15 +16,15 @@ const maxResponseBytes = 64 << 10
 
 // newClient returns the HTTP client for exchanges: no proxy from the
 // environment, no redirects, no transparent decompression, and idle
-// connections retired after 4 s, before Node (Better Auth's usual host)
-// closes them after 5 s.
-func newClient(conns int) *http.Client {
+// connections retired after idle (UPSTREAM_IDLE_TIMEOUT, 4 s by default),
+// before Node (Better Auth's usual host) closes them after 5 s.
+func newClient(conns int, idle time.Duration) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 			MaxIdleConnsPerHost:   conns,
-			IdleConnTimeout:       4 * time.Second,
+			IdleConnTimeout:       idle,
 			DisableCompression:    true,
 			ResponseHeaderTimeout: time.Minute, // the request context's timeout is the real bound
 		},

@@ -46,7 +46,11 @@ type Config struct {
 	// /api/auth/token. Exchanges go there and nowhere else.
 	TokenURL string
 	Verify   VerifyFunc
-	Log      *slog.Logger
+	// IdleTimeout retires an idle connection to Better Auth before the
+	// server closes it (UPSTREAM_IDLE_TIMEOUT; Node closes after 5 s).
+	// Zero means 4 s.
+	IdleTimeout time.Duration
+	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -76,12 +80,15 @@ func New(cfg Config) (*Exchanger, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 4 * time.Second
+	}
 	return &Exchanger{
 		cfg:    cfg,
 		cache:  newCache(cfg.CacheSize),
 		budget: rate.NewLimiter(rate.Limit(cfg.RPS), cfg.Burst),
 		slots:  make(chan struct{}, cfg.Concurrency),
-		client: newClient(cfg.Concurrency),
+		client: newClient(cfg.Concurrency, cfg.IdleTimeout),
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,6 +63,7 @@ type betterAuth struct {
 	// ttl is the lifetime of the JWTs it issues.
 	ttl      time.Duration
 	calls    atomic.Int64
+	conns    atomic.Int64 // connections accepted
 	inFlight atomic.Int64
 	maxSeen  atomic.Int64
 	// gate, when set, holds every answer until it is closed.
@@ -75,7 +77,13 @@ type betterAuth struct {
 func newBetterAuth(t *testing.T, c *clock) *betterAuth {
 	t.Helper()
 	ba := &betterAuth{key: testissuer.NewKey(jwa.EdDSA, "k1"), clock: c, ttl: 15 * time.Minute, sessions: map[string]string{}}
-	ba.srv = httptest.NewServer(http.HandlerFunc(ba.serve))
+	ba.srv = httptest.NewUnstartedServer(http.HandlerFunc(ba.serve))
+	ba.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			ba.conns.Add(1)
+		}
+	}
+	ba.srv.Start()
 	t.Cleanup(ba.srv.Close)
 	return ba
 }
@@ -147,7 +155,8 @@ func testSettings() Settings {
 }
 
 // newExchanger returns an Exchanger in front of ba with the real verifier.
-func newExchanger(t *testing.T, ba *betterAuth, s Settings, url string) *Exchanger {
+// Each option may change the Config before New.
+func newExchanger(t *testing.T, ba *betterAuth, s Settings, url string, options ...func(*Config)) *Exchanger {
 	t.Helper()
 	a, err := authn.New(authn.Config{
 		Keys:     staticKeys{"k1": {ID: "k1", Alg: jwa.EdDSA, Public: ba.key.Private.(ed25519.PrivateKey).Public()}},
@@ -161,7 +170,11 @@ func newExchanger(t *testing.T, ba *betterAuth, s Settings, url string) *Exchang
 	if url == "" {
 		url = ba.srv.URL + "/api/auth/token"
 	}
-	e, err := New(Config{Settings: s, TokenURL: url, Verify: a.VerifyAt, Now: ba.clock.Now})
+	cfg := Config{Settings: s, TokenURL: url, Verify: a.VerifyAt, Now: ba.clock.Now}
+	for _, o := range options {
+		o(&cfg)
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +337,37 @@ func TestSessionCacheBounded(t *testing.T) {
 	}
 	if n := ba.calls.Load() - before; n != 0 {
 		t.Fatalf("forged cookies evicted %d sessions", n)
+	}
+}
+
+// TestSessionIdleConnectionsRetired: a connection to Better Auth idle for
+// longer than IdleTimeout (UPSTREAM_IDLE_TIMEOUT) is not reused, so the
+// exchange never races Node's keep-alive timeout; a shorter gap reuses it.
+func TestSessionIdleConnectionsRetired(t *testing.T) {
+	for _, tc := range []struct {
+		idle      time.Duration
+		wantConns int64
+	}{
+		{idle: 100 * time.Millisecond, wantConns: 2},
+		{idle: time.Minute, wantConns: 1},
+	} {
+		t.Run(tc.idle.String(), func(t *testing.T) {
+			c := &clock{now: time.Now()}
+			ba := newBetterAuth(t, c)
+			e := newExchanger(t, ba, testSettings(), "", func(cfg *Config) { cfg.IdleTimeout = tc.idle })
+			ba.signIn("s1", "alice")
+			ba.signIn("s2", "bob")
+			if _, err := e.authNow("s1"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(400 * time.Millisecond) // longer than the short idle timeout
+			if _, err := e.authNow("s2"); err != nil {
+				t.Fatal(err)
+			}
+			if n := ba.conns.Load(); n != tc.wantConns {
+				t.Fatalf("idle timeout %v: Better Auth accepted %d connections for two exchanges 400ms apart, want %d", tc.idle, n, tc.wantConns)
+			}
+		})
 	}
 }
 
