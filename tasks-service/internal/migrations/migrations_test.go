@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/pgtest"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
+	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/uptrace/bun"
 )
 
@@ -276,5 +278,82 @@ func TestLoginThatCannotSetRoleIsGranted(t *testing.T) {
 	}
 	if _, err := store.New(db, role).PruneIdempotencyKeys(ctx, 10); err != nil {
 		t.Errorf("prune after the migration: %v", err)
+	}
+}
+
+// TestOutOfRangeDueDatesRepaired: on a database migrated before
+// 20261203000001, due dates the API once stored outside years 1-9999 in UTC
+// (which no list could encode as RFC 3339) are clamped for every user —
+// by a non-superuser owner under FORCE ROW LEVEL SECURITY — with their
+// version moved on; other rows are untouched, and from then on Postgres
+// itself refuses such a value.
+func TestOutOfRangeDueDatesRepaired(t *testing.T) {
+	role, _, db, _ := ownerLogin(t)
+	ctx := context.Background()
+	r, err := migrations.New(db, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The database as it was before the migration.
+	if _, err := db.ExecContext(ctx, "ALTER TABLE tasks DROP CONSTRAINT tasks_due_at_range; DELETE FROM bun_migrations WHERE name = '20261203000001'"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(user, title, due string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, "SET LOCAL app.user_id = ?; INSERT INTO tasks (id, user_id, title, due_at) VALUES (gen_random_uuid(), ?, ?, ?::timestamptz)",
+			user, user, title, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob := "alice-"+role, "bob-"+role
+	insert(alice, "late", "9999-12-31T23:59:59-01:00") // year 10000 in UTC
+	insert(bob, "early", "0001-01-01T00:30:00+01:00")  // year 0 in UTC
+	insert(bob, "fine", "2027-01-02T03:04:05Z")
+
+	if names, err := r.Up(ctx); err != nil || len(names) != 1 {
+		t.Fatalf("up: %v, %v; want the one migration", names, err)
+	}
+	want := map[string]struct {
+		due     time.Time
+		version int64
+	}{
+		"late":  {task.MaxTime, 2},
+		"early": {task.MinTime, 2},
+		"fine":  {time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC), 1},
+	}
+	sdb := store.New(db, role)
+	seen := 0
+	for _, u := range []string{alice, bob} {
+		s, err := sdb.For(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.List(ctx, task.ListQuery{Sort: task.SortCreatedAt, Limit: 10})
+		if err != nil {
+			t.Fatalf("list of %s: %v", u, err)
+		}
+		for _, tk := range page.Items {
+			w, ok := want[tk.Title]
+			if !ok {
+				t.Fatalf("%s lists %q", u, tk.Title)
+			}
+			seen++
+			if tk.DueAt == nil || !tk.DueAt.Equal(w.due) || tk.Version != w.version {
+				t.Errorf("%q: due %v version %d, want %v version %d", tk.Title, tk.DueAt, tk.Version, w.due, w.version)
+			}
+			if _, err := json.Marshal(tk); err != nil {
+				t.Errorf("%q does not encode: %v", tk.Title, err)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("listed %d tasks, want %d", seen, len(want))
+	}
+	_, err = db.ExecContext(ctx, "SET LOCAL app.user_id = ?; INSERT INTO tasks (id, user_id, title, due_at) VALUES (gen_random_uuid(), ?, 'x', '10000-01-01T00:00:00Z')", alice, alice)
+	if err == nil || !strings.Contains(err.Error(), "tasks_due_at_range") {
+		t.Fatalf("an out-of-range due date after the migration: %v, want the tasks_due_at_range check to refuse it", err)
 	}
 }
