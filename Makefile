@@ -12,7 +12,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt fuzz bench bench-identity bench-gateway bench-tasks deps tidy clean mutate
+.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt fuzz bench bench-identity bench-gateway bench-tasks bench-stack deps tidy clean mutate
 
 all: lint test
 
@@ -106,7 +106,7 @@ lint:
 fmt:
 	gofmt -w $(MODULES)
 
-bench: bench-identity bench-gateway bench-tasks
+bench: bench-identity bench-gateway bench-tasks bench-stack
 
 bench-identity:
 	cd pkg && go test -run '^$$' -bench . -benchmem ./identity/
@@ -116,6 +116,13 @@ bench-gateway:
 
 bench-tasks:
 	bash tasks-service/scripts/bench.sh
+
+# The whole path (gateway -> tasks-service -> Postgres) against the ceiling,
+# the store's own message straight to Postgres. BENCH_STACK_ARGS go to
+# gateway/cmd/stack-bench, e.g. -gateway old=/tmp/gw,new=bin/gateway for an
+# A/B of two builds in one run.
+bench-stack:
+	bash scripts/stack-bench.sh $(BENCH_STACK_ARGS)
 
 # Each patch in scripts/mutations weakens one defence in a scratch copy of
 # the tree; the tests it names must fail (docs/mutations.md). Not part of
