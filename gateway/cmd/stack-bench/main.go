@@ -116,7 +116,7 @@ func envOr(name, def string) string {
 }
 
 const (
-	tasksApp   = "stack-bench-tasks" // application_name of the tasks service's connections
+	tasksApp   = "stack-bench-tasks" // application_name of the tasks services' connections, with their label
 	ceilingApp = "stack-bench-ceiling"
 	rlsRole    = "tasks_rls" // the tasks service's default DB_RLS_ROLE
 )
@@ -189,7 +189,7 @@ func run(o options) error {
 	for _, ts := range o.tasksServices {
 		p, err := startProc("tasks-service "+ts.label, ts.path, []string{
 			"TASKS_ADDR=127.0.0.1:0",
-			"DATABASE_URL=" + server.with(b.stackDB).String(tasksApp),
+			"DATABASE_URL=" + server.with(b.stackDB).String(tasksApp+"-"+ts.label),
 			"IDENTITY_KEYS=" + identityKeys,
 			"DB_MAX_OPEN_CONNS=" + strconv.Itoa(o.pool),
 			"LOG_LEVEL=info",
@@ -230,7 +230,7 @@ func run(o options) error {
 		if len(o.tasksServices) > 1 {
 			name += " + ts " + pr[1].label
 		}
-		stacks = append(stacks, &stackTarget{name: name, gw: gw, ts: ts, tokens: tokens, conns: o.conns})
+		stacks = append(stacks, &stackTarget{name: name, gw: gw, ts: ts, app: tasksApp + "-" + pr[1].label, tokens: tokens, conns: o.conns})
 	}
 
 	fmt.Printf("== full stack: gateway -> tasks-service -> Postgres, all on 127.0.0.1 (%d cores, %s)\n", numCPU(), cpuModel())
@@ -379,50 +379,18 @@ func (b *bench) scenario(name string, stacks []*stackTarget) error {
 			return fmt.Errorf("%s warm-up: %w", t.label(), err)
 		}
 	}
-	// New sessions over steady load: the counter at 1 s into the load,
-	// when every backend opened by the warm-up has reported itself (a
-	// backend reports its session at most a second after it starts), and
-	// at the end of the load, still under load.
-	steadyT := stacks[0]
-	var s0 int
-	var pids0 map[string]bool
-	var sessErr error
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		select {
-		case <-stop:
-			return
-		case <-time.After(time.Second):
-		}
-		s0, sessErr = b.sessions()
-		pids0 = b.backends(tasksApp)
-	})
 	var captured string
-	var capErr error
-	wg.Go(func() {
-		captured, capErr = b.capture(name, stop)
-	})
-	_, _, loadErr := steadyT.load(name, o.steady+time.Second)
-	close(stop)
-	wg.Wait()
-	if loadErr != nil {
-		return fmt.Errorf("%s steady load: %w", steadyT.label(), loadErr)
+	steadies := make([]steadyResult, len(stacks))
+	for i, t := range stacks {
+		var err error
+		var msg string
+		if steadies[i], msg, err = b.steady(t, name); err != nil {
+			return err
+		}
+		if i == 0 {
+			captured = msg
+		}
 	}
-	if sessErr != nil {
-		return sessErr
-	}
-	if capErr != nil {
-		return capErr
-	}
-	// Backends opened until the end of the load have reported their
-	// sessions a moment later; an idle pool opens none.
-	time.Sleep(1100 * time.Millisecond)
-	s1, err := b.sessions()
-	if err != nil {
-		return err
-	}
-	pids1 := b.backends(tasksApp)
 	ceil, err := b.newCeiling(name, captured)
 	if err != nil {
 		return err
@@ -498,21 +466,70 @@ func (b *bench) scenario(name string, stacks []*stackTarget) error {
 		fmt.Printf("%s / %s: throughput median of per-round ratios %.1f%% (quartiles %.1f-%.1f%%); CPU/request of the gateway %.2fx, of the tasks service %.2fx\n",
 			stacks[k].label(), stacks[0].label(), 100*r[1], 100*r[0], 100*r[2], c[0], c[1])
 	}
-	newPids := 0
-	for p := range pids1 {
-		if !pids0[p] {
-			newPids++
+	for i, st := range steadies {
+		verdict := "met"
+		if st.sessions != 0 || st.newPids != 0 {
+			verdict = "NOT met"
 		}
+		fmt.Printf("new database sessions during %s of steady load through %s (after warm-up): %d by pg_stat_database.sessions; its tasks service's backends %d before, %d after, %d new (target 0: %s)\n",
+			o.steady, stacks[i].label(), st.sessions, st.before, st.after, st.newPids, verdict)
 	}
-	verdict := "met"
-	if s1-s0 != 0 || newPids != 0 {
-		verdict = "NOT met"
-	}
-	fmt.Printf("new database sessions during %s of steady load through %s (after warm-up): %d by pg_stat_database.sessions; tasks-service backends %d before, %d after, %d new (target 0: %s)\n",
-		o.steady, steadyT.label(), s1-s0, len(pids0), len(pids1), newPids, verdict)
 	fmt.Printf("sessions opened over the rounds, pool idle between its slices: %d\n", phase1-phase0)
 	fmt.Printf("ceiling's message (as captured; user id and, for create, task id vary per request):\n  %s\n", captured)
 	return nil
+}
+
+// steadyResult counts new database sessions over steady load.
+type steadyResult struct {
+	sessions, before, after, newPids int
+}
+
+// steady drives t for o.steady after a second of load, counting the
+// sessions opened meanwhile, and captures the store's message for the
+// scenario. The counter is read 1 s into the load, when every backend
+// opened before has reported itself (a backend reports its session when
+// its first query ends), and a moment after the load, when every backend
+// opened during it has; an idle pool opens none.
+func (b *bench) steady(t *stackTarget, name string) (steadyResult, string, error) {
+	var r steadyResult
+	var pids0 map[string]bool
+	var s0 int
+	var sessErr error
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Second):
+		}
+		s0, sessErr = b.sessions()
+		pids0 = b.backends(t.app)
+	})
+	var captured string
+	var capErr error
+	wg.Go(func() {
+		captured, capErr = b.capture(name, t.app, stop)
+	})
+	_, _, loadErr := t.load(name, b.o.steady+time.Second)
+	close(stop)
+	wg.Wait()
+	if err := errors.Join(loadErr, sessErr, capErr); err != nil {
+		return r, "", fmt.Errorf("%s steady load: %w", t.label(), err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	s1, err := b.sessions()
+	if err != nil {
+		return r, "", err
+	}
+	pids1 := b.backends(t.app)
+	r = steadyResult{sessions: s1 - s0, before: len(pids0), after: len(pids1)}
+	for p := range pids1 {
+		if !pids0[p] {
+			r.newPids++
+		}
+	}
+	return r, captured, nil
 }
 
 // ratios returns the quartiles and median of the per-round throughput ratios a/b.
@@ -588,13 +605,13 @@ func (b *bench) backends(app string) map[string]bool {
 
 // capture samples pg_stat_activity, while the stack serves scenario, for
 // the message the store sent for it, until one is seen or stop closes.
-func (b *bench) capture(scenario string, stop <-chan struct{}) (string, error) {
+func (b *bench) capture(scenario, app string, stop <-chan struct{}) (string, error) {
 	kind := "SELECT"
 	if scenario == "create" {
 		kind = "INSERT INTO tasks"
 	}
 	q := "SELECT query FROM pg_stat_activity WHERE datname = " + quoteLiteral(b.stackDB) +
-		" AND application_name = " + quoteLiteral(tasksApp) +
+		" AND application_name = " + quoteLiteral(app) +
 		" AND query LIKE 'SET LOCAL statement_timeout%' AND strpos(query, " + quoteLiteral(kind) + ") > 0 LIMIT 1"
 	for {
 		// A second connection: the admin one is busy with session counts.
@@ -640,6 +657,7 @@ func (b *bench) query(q string) ([][]string, int, error) {
 type stackTarget struct {
 	name   string
 	gw, ts *proc
+	app    string // application_name of its tasks service's connections
 	tokens []string
 	conns  int
 	client *fasthttp.HostClient
