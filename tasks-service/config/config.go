@@ -26,7 +26,7 @@ var Vars = []settings.Var{
 	{Name: "DB_RLS_ROLE", Default: "tasks_rls", Usage: "unprivileged role the migrations create and every request SET LOCAL ROLEs to; the idempotency-key janitor uses <role>_janitor (lower-case letters, digits, _; at most 55 characters)"},
 	{Name: "DB_CONNECT_TIMEOUT", Default: "60s", Usage: "how long start-up retries the database (Neon computes wake from zero; e.g. 60s)"},
 	{Name: "DB_MAX_OPEN_CONNS", Default: "20", Usage: "largest number of open database connections (1-1000)"},
-	{Name: "DB_MAX_IDLE_CONNS", Default: "10", Usage: "idle database connections kept (0-1000)"},
+	{Name: "DB_MAX_IDLE_CONNS", Usage: "idle database connections kept (0-1000); default DB_MAX_OPEN_CONNS, so that a pool that was busy keeps its connections instead of closing and reopening them (each new one costs Postgres a process)"},
 	{Name: "DB_CONN_MAX_IDLE_TIME", Default: "5m", Usage: "close a database connection idle this long (e.g. 5m)"},
 	{Name: "DB_CONN_MAX_LIFETIME", Default: "30m", Usage: "close a database connection this old (e.g. 30m)"},
 	{Name: "REQUEST_TIMEOUT", Default: "10s", Usage: "deadline of one request's database work; past it the statement is cancelled, its transaction rolled back and the answer is 503. Keep it below the gateway's UPSTREAM_TIMEOUT (100ms-5m, e.g. 10s)"},
@@ -109,9 +109,12 @@ func Load(env settings.Env) (Config, error) {
 	c.ConnectTimeout = r.Duration("DB_CONNECT_TIMEOUT")
 	c.Pool = postgres.PoolOptions{
 		MaxOpen:     r.Int("DB_MAX_OPEN_CONNS", 1, 1000),
-		MaxIdle:     r.Int("DB_MAX_IDLE_CONNS", 0, 1000),
 		MaxIdleTime: r.Duration("DB_CONN_MAX_IDLE_TIME"),
 		MaxLifetime: r.Duration("DB_CONN_MAX_LIFETIME"),
+	}
+	c.Pool.MaxIdle = c.Pool.MaxOpen
+	if r.String("DB_MAX_IDLE_CONNS") != "" {
+		c.Pool.MaxIdle = r.Int("DB_MAX_IDLE_CONNS", 0, 1000)
 	}
 	c.BodyLimit = r.Int("BODY_LIMIT", 1024, 1<<20)
 	c.RequestTimeout = r.Duration("REQUEST_TIMEOUT")

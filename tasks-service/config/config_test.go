@@ -21,7 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8081" || c.RLSRole != "tasks_rls" || c.IdentityMaxSkew != 30*time.Second || c.MigrateOnStart ||
-		c.ConnectTimeout != time.Minute || c.Pool.MaxOpen != 20 || c.BodyLimit != 65536 || c.RequestTimeout != 10*time.Second {
+		c.ConnectTimeout != time.Minute || c.Pool.MaxOpen != 20 || c.Pool.MaxIdle != 20 || c.BodyLimit != 65536 || c.RequestTimeout != 10*time.Second {
 		t.Errorf("defaults %+v", c)
 	}
 	if c.Database.Host != "ep-x-pooler.eu.aws.neon.tech" || c.Migrations.Host != "ep-x.eu.aws.neon.tech" {
