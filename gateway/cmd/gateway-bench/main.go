@@ -5,9 +5,13 @@
 // metrics, per-user rate limit; an in-process JWKS issuer and one valid
 // EdDSA token per connection), warms N connections to each, drives them
 // in short interleaved rounds, and prints requests/s, p50, p99, the
-// pairwise throughput and CPU ratios and the gateway's RSS.
+// pairwise throughput and CPU ratios and the gateway's RSS. When nginx is
+// installed, a plain nginx reverse proxy to the same upstream is a fourth
+// peer; -b runs a second gateway from another build of gateway-bench next
+// to this one (A/B of two gateway versions in one run).
 //
 //	gateway-bench -rounds 30 -duration 500ms -conns 64
+//	gateway-bench -b /tmp/gateway-bench.old -rounds 60
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +44,8 @@ func main() {
 	duration := flag.Duration("duration", 500*time.Millisecond, "load time per target and round (capped at 10s)")
 	rounds := flag.Int("rounds", 30, "rounds; targets are interleaved and the median round is reported (1-100)")
 	conns := flag.Int("conns", 64, "concurrent connections")
+	other := flag.String("b", "", "another gateway-bench binary whose gateway runs as \"gateway B\" (A/B of two builds)")
+	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary for the nginx peer (skipped when missing; \"\" skips it)")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -51,7 +58,7 @@ func main() {
 	case "gateway":
 		err = runGateway()
 	case "driver":
-		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 100))
+		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 100), *other, *nginx)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -63,9 +70,11 @@ func main() {
 
 // child is a server process started by the driver.
 type child struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
+	name    string
+	cmd     *exec.Cmd
+	addr    string
+	workers []int // processes whose CPU time counts as the server's (nginx's workers)
+	cleanup func()
 }
 
 func spawn(name string, env []string, args ...string) (*child, error) {
@@ -73,7 +82,13 @@ func spawn(name string, env []string, args ...string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, args...)
+	return spawnBinary(self, name, env, args...)
+}
+
+// spawnBinary starts bin (a gateway-bench build) in a server role and
+// waits for the address it announces.
+func spawnBinary(bin, name string, env []string, args ...string) (*child, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -103,6 +118,9 @@ func (c *child) stop() {
 	case <-time.After(5 * time.Second):
 		_ = c.cmd.Process.Kill()
 	}
+	if c.cleanup != nil {
+		c.cleanup()
+	}
 }
 
 // rssKB reads a process's resident set (VmRSS) in KiB.
@@ -118,6 +136,17 @@ func rssKB(pid int, field string) int {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the user and system CPU time of a server: its process and,
+// for nginx, its worker processes.
+func (c *child) cpuTime() (user, sys time.Duration) {
+	user, sys = cpuTime(c.cmd.Process.Pid)
+	for _, pid := range c.workers {
+		u, s := cpuTime(pid)
+		user, sys = user+u, sys+s
+	}
+	return user, sys
 }
 
 // cpuTime is a process's user and system CPU time from /proc/PID/stat.
@@ -219,7 +248,7 @@ const loadPath = "/api/tasks"
 // round: connections opened, caches and pools filled.
 const warmUp = time.Second
 
-func drive(d time.Duration, conns, rounds int) error {
+func drive(d time.Duration, conns, rounds int, other, nginxBin string) error {
 	key := testissuer.NewKey(jwa.EdDSA, "bench-key")
 	iss := testissuer.Start(key)
 	defer iss.Close()
@@ -249,7 +278,7 @@ func drive(d time.Duration, conns, rounds int) error {
 	defer edge.stop()
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	gw, err := spawn("gateway", []string{
+	gwEnv := []string{
 		"BETTER_AUTH_URL=" + iss.URL,
 		"TASKS_SERVICE_URL=http://" + up.addr,
 		"IDENTITY_KEYS=bench:" + base64.StdEncoding.EncodeToString(secret),
@@ -257,7 +286,8 @@ func drive(d time.Duration, conns, rounds int) error {
 		"LOG_LEVEL=" + logLevel,
 		"RATE_LIMIT_USER_RPS=" + envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"),
 		"RATE_LIMIT_USER_BURST=100000",
-	}, "-role", "gateway")
+	}
+	gw, err := spawn("gateway", gwEnv, "-role", "gateway")
 	if err != nil {
 		return err
 	}
@@ -266,27 +296,57 @@ func drive(d time.Duration, conns, rounds int) error {
 		return err
 	}
 
-	targets := []*target{
-		newTarget("upstream direct", up, tokens, conns),
-		newTarget("fiber proxy (no auth)", plain, tokens, conns),
-		newTarget("fiber proxy + edge", edge, tokens, conns),
-		newTarget("gateway (EdDSA JWT)", gw, tokens, conns),
+	direct := newTarget("upstream direct", up, tokens, conns)
+	plainT := newTarget("fiber proxy (no auth)", plain, tokens, conns)
+	edgeT := newTarget("fiber proxy + edge", edge, tokens, conns)
+	gwT := newTarget("gateway (EdDSA JWT)", gw, tokens, conns)
+	targets := []*target{direct, plainT, edgeT, gwT}
+	var gwB, nginxT *target
+	if other != "" {
+		// BENCH_CPUPROFILE applies to this build's gateway only.
+		b, err := spawnBinary(other, "gateway B", append(gwEnv, "BENCH_CPUPROFILE="), "-role", "gateway")
+		if err != nil {
+			return err
+		}
+		defer b.stop()
+		if err := waitReady(b.addr); err != nil {
+			return err
+		}
+		gwB = newTarget("gateway B ("+filepath.Base(other)+")", b, tokens, conns)
+		targets = append(targets, gwB)
 	}
-	direct, plainT, edgeT, gwT := targets[0], targets[1], targets[2], targets[3]
+	ngx, err := startNginx(nginxBin, up.addr, conns)
+	switch {
+	case err != nil:
+		return err
+	case ngx == nil && nginxBin == "":
+		fmt.Println("nginx: off (-nginx \"\")")
+	case ngx == nil:
+		fmt.Printf("nginx: %q not found; the nginx peer is skipped\n", nginxBin)
+	default:
+		defer ngx.stop()
+		nginxT = newTarget("nginx proxy (no auth)", ngx, tokens, conns)
+		targets = append(targets, nginxT)
+	}
 	// Every target's connections are opened and warmed once; then rounds
 	// interleave the targets in short slices, so that noise from other
 	// processes on the machine (on a VM, CPU time taken by the host) hits
 	// all of them alike, and each round's ratios compare runs a few
-	// seconds apart. The three proxies rotate places every round, so that
-	// none is always the one measured right after another.
+	// seconds apart. The proxies rotate places every round, so that none
+	// is always the one measured right after another.
 	for _, t := range targets {
 		t.load(warmUp)
 	}
+	if ngx != nil {
+		// nginx's workers exist by now, each having taken connections.
+		ngx.workers = childPids(ngx.cmd.Process.Pid)
+	}
+	proxies := targets[1:]
 	var peak atomic.Int64
 	for round := range rounds {
 		direct.run(d)
-		for i := range 3 {
-			t := targets[1+(round+i)%3]
+		for i := range proxies {
+			t := proxies[(round+i)%len(proxies)]
 			if t != gwT {
 				t.run(d)
 				continue
@@ -315,6 +375,9 @@ func drive(d time.Duration, conns, rounds int) error {
 	fmt.Printf("gateway as cmd/gateway runs it: LOG_LEVEL=%s, metrics, RATE_LIMIT_USER_RPS=%s (0: off; else never reached)\n",
 		logLevel, envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"))
 	fmt.Printf("fiber proxy + edge: the same proxy behind the gateway's edge (request id, security headers, metrics, access log), no authentication\n")
+	if nginxT != nil {
+		fmt.Printf("nginx proxy: %s, %s\n", nginxBin, nginxSummary)
+	}
 	fmt.Printf("%-24s %12s %10s %10s %12s %6s %8s   %s\n", "target", "req/s", "p50", "p99", "CPU/req", "user", "errors", "req/s, slowest-fastest round")
 	for _, t := range targets {
 		r := median(t.results)
@@ -325,10 +388,23 @@ func drive(d time.Duration, conns, rounds int) error {
 	compare("gateway / fiber proxy", gwT, plainT, " (target >= 85%)")
 	compare("gateway / fiber proxy + edge", gwT, edgeT, ": what authentication, header hygiene, signature and rate limit cost")
 	compare("fiber proxy + edge / fiber proxy", edgeT, plainT, ": what the edge features cost")
+	if nginxT != nil {
+		compare("gateway / nginx proxy", gwT, nginxT, " (target >= 90%)")
+		compare("fiber proxy / nginx proxy", plainT, nginxT, "")
+	}
+	if gwB != nil {
+		compare("gateway / gateway B", gwT, gwB, ": this build against the other")
+		compare("gateway B / fiber proxy", gwB, plainT, "")
+	}
 	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
-	for _, r := range gwT.results {
-		if r.errs > 0 || r.reqs == 0 {
-			return fmt.Errorf("gateway answered %d requests with errors", r.errs)
+	for _, t := range []*target{gwT, gwB} {
+		if t == nil {
+			continue
+		}
+		for _, r := range t.results {
+			if r.errs > 0 || r.reqs == 0 {
+				return fmt.Errorf("%s answered %d requests with errors", t.name, r.errs)
+			}
 		}
 	}
 	return nil
@@ -386,10 +462,10 @@ func quantile(xs []float64, q float64) float64 {
 // request, the figure least disturbed by other load on the machine. For
 // proxies it excludes the upstream's CPU.
 func measured(c *child, fn func() result) result {
-	u0, s0 := cpuTime(c.cmd.Process.Pid)
+	u0, s0 := c.cpuTime()
 	r := fn()
 	if n := r.reqs + r.errs; n > 0 {
-		u1, s1 := cpuTime(c.cmd.Process.Pid)
+		u1, s1 := c.cpuTime()
 		r.cpuPerReq = (u1 - u0 + s1 - s0) / time.Duration(n)
 		if total := u1 - u0 + s1 - s0; total > 0 {
 			r.userShare = float64(u1-u0) / float64(total)
