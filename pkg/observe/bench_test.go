@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 )
 
-// BenchmarkLogAccess is one access-log line through the direct encoder.
+// BenchmarkLogAccess is one access-log line through slog's JSONHandler.
 func BenchmarkLogAccess(b *testing.B) {
 	log := observe.NewLogger(io.Discard, "gateway", slog.LevelInfo)
 	a := &observe.Access{

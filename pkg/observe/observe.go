@@ -26,11 +26,11 @@ const HeaderRequestID = "X-Request-ID"
 // X-Request-ID header AssignRequestID has validated or replaced.
 const LocalRequestID = "request_id"
 
-// NewLogger returns a JSON logger writing to w, tagged with the service name.
-// Lines are written with one Write each; LogAccess lines skip slog's
-// generic encoder.
+// NewLogger returns a JSON logger (slog's JSONHandler) writing to w, tagged
+// with the service name. Each line is written with one Write, under the
+// handler's lock, so w needs no lock of its own.
 func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
-	return slog.New(newHandler(w, level)).With("service", service)
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
 }
 
 // RequestID propagates a well-formed incoming X-Request-ID or generates one,

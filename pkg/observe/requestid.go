@@ -2,6 +2,7 @@ package observe
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	mrand "math/rand/v2"
 )
@@ -32,13 +33,7 @@ const requestIDLen = 33
 func appendRequestID(dst []byte) []byte {
 	dst = append(dst, ridPrefix...)
 	dst = append(dst, '-')
-	var b [16]byte
-	n := mrand.Uint64()
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = hexDigits[n&0xf]
-		n >>= 4
-	}
-	return append(dst, b[:]...)
+	return hex.AppendEncode(dst, binary.BigEndian.AppendUint64(nil, mrand.Uint64()))
 }
 
 // validRequestIDBytes accepts 1–128 characters of [A-Za-z0-9._:-], so that
