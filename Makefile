@@ -1,6 +1,7 @@
 # Gatehouse — the targets are the interface for humans and CI.
 #   make run    start Better Auth + tasks-service + gateway locally
-#   make test   unit, integration (real Postgres, Redis) and end-to-end tests
+#   make test   unit, integration (real Postgres, Redis), end-to-end and browser tests
+#   make run-example  the backend plus the Next.js example app (examples/nextjs)
 #   make lint   gofmt, go vet, staticcheck
 #   make bench  Go benchmarks and load runs (numbers go in README.md)
 #   make mutate weaken each defence in turn (docs/mutations.md); its tests must fail
@@ -12,7 +13,7 @@ STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GO_TEST_FLAGS ?= -count=1
 BIN          := bin
 
-.PHONY: all build run test test-unit test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt fuzz bench bench-identity bench-gateway bench-tasks bench-stack deps tidy clean mutate
+.PHONY: all build run run-example test test-unit test-browser test-race test-better-auth test-pgbouncer test-postgres test-e2e lint fmt fuzz bench bench-identity bench-gateway bench-tasks bench-stack deps tidy clean mutate
 
 all: lint test
 
@@ -23,6 +24,12 @@ build:
 
 run:
 	bash deploy/run.sh
+
+# The backend (as make run) plus the Next.js example app on
+# http://localhost:3000 with Better Auth inside it; MODE=session for the
+# all-through-the-gateway topology (the gateway's SESSION_MODE=on).
+run-example:
+	bash examples/nextjs/scripts/run-example.sh
 
 # Node dependencies of the Better Auth server used by e2e tests and `make run`.
 deps:
@@ -36,7 +43,7 @@ deps:
 SKIP_LOG := $(CURDIR)/.run/test-skips.txt
 test:
 	@mkdir -p .run && rm -f $(SKIP_LOG); rc=0; \
-	TESTENV_SKIP_LOG=$(SKIP_LOG) $(MAKE) --no-print-directory test-unit test-better-auth test-pgbouncer test-postgres || rc=$$?; \
+	TESTENV_SKIP_LOG=$(SKIP_LOG) $(MAKE) --no-print-directory test-unit test-better-auth test-pgbouncer test-postgres test-browser || rc=$$?; \
 	if [ -s $(SKIP_LOG) ]; then \
 		printf '\nSkipped for want of a prerequisite (each a failure when CI=true):\n'; sort -u $(SKIP_LOG) | sed 's/^/  /'; \
 	fi; exit $$rc
@@ -76,6 +83,16 @@ test-pgbouncer: deps
 PG_MAJORS ?= 16 17 18
 test-postgres:
 	bash tasks-service/scripts/test-postgres.sh $(PG_MAJORS)
+
+# The Next.js example (examples/nextjs) in Debian's Chromium driven by
+# playwright-core, against the gateway, tasks-service, Better Auth and Postgres,
+# in both topologies: its generated API client checked against the OpenAPI
+# document, its production build (rebuilt only when its sources change), the
+# browser suite. No Chromium (apt-get install chromium): a named skip, a
+# failure when CI=true. A failed scenario leaves screenshots and the browser
+# console in examples/nextjs/test-output/.
+test-browser:
+	bash examples/nextjs/scripts/test-browser.sh
 
 test-e2e: deps
 	@. scripts/with-postgres.sh; cd e2e && go test $(GO_TEST_FLAGS) -v ./...

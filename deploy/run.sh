@@ -247,6 +247,19 @@ wait_ready() {
 
 gateway_auth_env=(BETTER_AUTH_URL="$AUTH_URL")
 gateway_ready=/readyz
+# make run-example: EXAMPLE_APP_DIR is a Next.js app with Better Auth inside
+# (examples/nextjs, built), started here on BETTER_AUTH_URL's port with the
+# databases and secrets chosen above; GATEHOUSE_MODE is its topology.
+if [ -n "${EXAMPLE_APP_DIR:-}" ]; then
+	[ -n "$OWN_AUTH" ] || die "EXAMPLE_APP_DIR needs BETTER_AUTH_URL, the app's URL (e.g. http://localhost:3000)"
+	app_port=${OWN_AUTH##*:}
+	say "Starting the example app $(shown "$EXAMPLE_APP_DIR") on $OWN_AUTH (Better Auth inside it; ${GATEHOUSE_MODE:-bearer} mode)"
+	start example-app env \
+		BETTER_AUTH_URL="$OWN_AUTH" BETTER_AUTH_SECRET="$BETTER_AUTH_SECRET" AUTH_DATABASE_URL="$AUTH_DB_URL" \
+		GATEWAY_URL="$GATEWAY_URL" GATEHOUSE_MODE="${GATEHOUSE_MODE:-bearer}" NEXT_TELEMETRY_DISABLED=1 \
+		node "$EXAMPLE_APP_DIR/node_modules/next/dist/bin/next" start "$EXAMPLE_APP_DIR" -H 127.0.0.1 -p "$app_port"
+	wait_ready example-app "http://127.0.0.1:$app_port/api/auth/jwks"
+fi
 if [ -n "$OWN_AUTH" ]; then
 	if answers "$AUTH_URL/api/auth/jwks"; then
 		say "Better Auth: yours at $AUTH_URL (its JWKS answers); no dev server started"
@@ -287,6 +300,19 @@ DEMO="$RUN_DIR/demo-user"
 [ -f "$DEMO" ] || echo "me-$(node -p 'require("crypto").randomBytes(3).toString("hex")')@example.com" >"$DEMO"
 email=$(cat "$DEMO")
 auth_log=$([ -n "$OWN_AUTH" ] || echo "better-auth,")
+if [ -n "${EXAMPLE_APP_DIR:-}" ]; then
+	cat <<EOF
+
+Gatehouse and the example app are running. Open $OWN_AUTH and sign up.
+
+  app            $OWN_AUTH      (Next.js, Better Auth at /api/auth/*; ${GATEHOUSE_MODE:-bearer} mode)
+  gateway        $GATEWAY_URL      (API: /api/tasks...; JWKS from the app)
+  tasks-service  http://localhost:$TASKS_PORT      (internal: only accepts requests signed by the gateway)
+  logs           $(shown "$LOGS")/{example-app,tasks-service,gateway}.log
+
+Ctrl-C stops everything.
+EOF
+else
 cat <<EOF
 
 Gatehouse is running. Point your frontend at the gateway:
@@ -314,6 +340,7 @@ Try it (copy-paste into another terminal; pasting it again signs in as the same 
 
 Ctrl-C stops everything.
 EOF
+fi
 
 # Run until Ctrl-C or until one process dies (a poll: macOS bash 3.2 has no `wait -n`).
 while :; do

@@ -26,8 +26,8 @@ function listQuery(params: URLSearchParams): ListQuery {
   if (before) q.due_before = new Date(new Date(`${before}T00:00:00`).getTime() + 86_400_000).toISOString();
   const sort = params.get("sort");
   if (sort && (SORTS as readonly string[]).includes(sort)) q.sort = sort as ListQuery["sort"];
-  const order = params.get("order");
-  if (order === "asc" || order === "desc") q.order = order;
+  // Newest (or latest, highest, last) first unless asked otherwise.
+  q.order = params.get("order") === "asc" ? "asc" : "desc";
   q.limit = Number(params.get("limit")) || 10;
   if (params.get("cursor")) q.cursor = params.get("cursor")!;
   return q;
@@ -44,6 +44,9 @@ export function Tasks() {
   const params = useSearchParams();
   const search = params.toString();
   const [list, setList] = useState<TaskList | null>(null);
+  // The list is busy from the render that changes what it shows until its
+  // answer arrives (aria-busy, which the browser tests wait on).
+  const [loadedKey, setLoadedKey] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [editError, setEditError] = useState<{ id: string; text: string; conflict: boolean } | null>(null);
@@ -65,6 +68,7 @@ export function Tasks() {
     if (!isPending && !session) router.replace("/sign-in");
   }, [isPending, session, router]);
 
+  const key = `${search}#${reloads}`;
   useEffect(() => {
     if (!session) return;
     let current = true;
@@ -75,6 +79,9 @@ export function Tasks() {
       })
       .catch((err) => {
         if (current) fail(err);
+      })
+      .finally(() => {
+        if (current) setLoadedKey(`${search}#${reloads}`);
       });
     return () => {
       current = false;
@@ -139,7 +146,7 @@ export function Tasks() {
         </p>
       )}
 
-      <section className="card">
+      <section className="card" data-testid="list" aria-busy={loadedKey !== key}>
         <form className="filters" onSubmit={applyFilters} key={filterKey} aria-label="Filters">
           <label>
             Search
@@ -187,9 +194,8 @@ export function Tasks() {
           <label>
             Order
             <select name="order" defaultValue={params.get("order") ?? ""}>
-              <option value="">default</option>
+              <option value="">descending</option>
               <option value="asc">ascending</option>
-              <option value="desc">descending</option>
             </select>
           </label>
           <label>
