@@ -26,7 +26,7 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const OUT = process.env.BROWSER_TEST_OUTPUT || join(APP_DIR, "test-output");
 const LOGS = join(OUT, "logs");
 // Short lifetimes, so that expiry and sign-out happen within the suite.
-const JWT_LIFETIME_S = 6;
+const JWT_LIFETIME_S = 10;
 const SESSION_TTL_S = 2;
 
 let browser;
