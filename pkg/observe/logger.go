@@ -13,6 +13,7 @@ type Access struct {
 	Route     string
 	Path      string
 	UserID    string // omitted when empty
+	TraceID   string // the OpenTelemetry trace id (hex); omitted when empty (tracing off)
 	Status    int
 	Bytes     int
 	Latency   time.Duration
@@ -21,7 +22,7 @@ type Access struct {
 
 // LogAccess writes a's line, msg "request", at level INFO (ERROR for a 5xx
 // status): time, level, msg, the logger's attributes, request_id, method,
-// route, path, status, latency_ms, bytes and user_id when set.
+// route, path, status, latency_ms, bytes, and user_id and trace_id when set.
 //
 // It goes through the logger's handler like any other record (slog's
 // JSONHandler for NewLogger). A direct encoder of these lines, about ten
@@ -51,6 +52,9 @@ func LogAccess(ctx context.Context, log *slog.Logger, a *Access) {
 	)
 	if a.UserID != "" {
 		r.AddAttrs(slog.String("user_id", a.UserID))
+	}
+	if a.TraceID != "" {
+		r.AddAttrs(slog.String("trace_id", a.TraceID))
 	}
 	_ = log.Handler().Handle(ctx, r)
 }

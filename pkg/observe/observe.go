@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,8 @@ func RequestIDOf(c *fiber.Ctx) string {
 }
 
 // AccessLog logs one line per request with id, method, route, path, status,
-// latency and bytes. It must run after RequestID and before the error
+// latency, bytes, the user and the trace id (when the request is traced:
+// tracing.TraceID of its user context). It must run after RequestID and before the error
 // handler has written the response, so it calls the app's error handler
 // itself when the chain returns an error.
 func AccessLog(log *slog.Logger) fiber.Handler {
@@ -90,6 +92,7 @@ func AccessLog(log *slog.Logger) fiber.Handler {
 			Route:     c.Route().Path,
 			Path:      c.Path(),
 			UserID:    user,
+			TraceID:   tracing.TraceID(c.UserContext()),
 			Status:    c.Response().StatusCode(),
 			Bytes:     len(c.Response().Body()),
 			Latency:   time.Since(start),
@@ -123,10 +126,10 @@ func NewMetrics(service string) *Metrics {
 			ConstLabels: prometheus.Labels{"service": service},
 		}, []string{"method", "route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by method, route and status.",
 			ConstLabels: prometheus.Labels{"service": service},
 			Buckets:     []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"method", "route"}),
+		}, []string{"method", "route", "status"}),
 	}
 	reg.MustRegister(m.requests, m.latency)
 	return m
@@ -204,7 +207,7 @@ func (m *Metrics) lookup(k seriesKey) *series {
 	k.method, k.route = internMethod(k.method), strings.Clone(k.route)
 	s := &series{
 		requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
-		latency:  m.latency.WithLabelValues(k.method, k.route),
+		latency:  m.latency.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
 	}
 	next := make(map[seriesKey]*series, len(old)+1)
 	for ok, os := range old {

@@ -4,18 +4,24 @@
 package config
 
 import (
+	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 )
 
-// Vars declares every environment variable the tasks service reads.
-var Vars = []settings.Var{
+// Vars declares every environment variable the tasks service reads, the
+// OpenTelemetry ones (tracing.Vars) included.
+var Vars = slices.Concat(serviceVars, tracing.Vars)
+
+var serviceVars = []settings.Var{
 	{Name: "TASKS_ADDR", Default: ":8081", Usage: "listen address, host:port (e.g. :8081 or 127.0.0.1:8081)"},
 	{Name: "METRICS_ADDR", Usage: "listen address of /metrics, host:port of its own (e.g. 127.0.0.1:9091, or :9090 where a NetworkPolicy keeps it internal); empty: no /metrics at all; the value of TASKS_ADDR (opt-in) serves it on the API port"},
 	{Name: "DATABASE_URL", Required: true, Secret: true, Usage: "Postgres URL for traffic; on Neon the -pooler URL as pasted from the console (e.g. postgres://user:pw@ep-x-pooler.region.aws.neon.tech/db?sslmode=require&channel_binding=require)"},
@@ -54,6 +60,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	ShutdownGrace   time.Duration
 	LogLevel        slog.Level
+	// Tracing is the OTEL_* configuration; off unless an endpoint is set.
+	Tracing tracing.Config
 }
 
 // Load reads and validates the environment. Its error lists every problem,
@@ -128,7 +136,9 @@ func Load(env settings.Env) (Config, error) {
 	}
 	c.LogLevel = r.LogLevel("LOG_LEVEL")
 
-	if err := r.Err(); err != nil {
+	tc, tErr := tracing.Load(env, "tasks-service")
+	c.Tracing = tc
+	if err := errors.Join(r.Err(), tErr); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -76,7 +76,7 @@ func TestLoadNamesTheVariable(t *testing.T) {
 
 // TestVarsAreDocumented: every variable has usage text; secrets are marked.
 func TestVarsAreDocumented(t *testing.T) {
-	secret := map[string]bool{"DATABASE_URL": true, "MIGRATIONS_DATABASE_URL": true, "IDENTITY_KEYS": true}
+	secret := map[string]bool{"DATABASE_URL": true, "MIGRATIONS_DATABASE_URL": true, "IDENTITY_KEYS": true, "OTEL_EXPORTER_OTLP_HEADERS": true}
 	for _, v := range config.Vars {
 		if v.Usage == "" {
 			t.Errorf("%s has no usage", v.Name)

@@ -23,13 +23,16 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/config"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/api"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/janitor"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/migrations"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/postgres"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/store"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const usage = `Usage:
@@ -135,7 +138,26 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer db.Close()
 
-	sdb := store.New(db, cfg.RLSRole)
+	tp, err := tracing.New(ctx, cfg.Tracing)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx) // exports the spans still queued
+	}()
+	metrics := observe.NewMetrics("tasks-service")
+	service := api.NewServiceMetrics(metrics.Registry)
+	metrics.Registry.MustRegister(collectors.NewDBStatsCollector(db.DB, "tasks"))
+	storeOpts := []store.Option{store.WithRoleSwitchFailures(service.RoleSwitchFailures.Inc)}
+	var tracer trace.Tracer
+	if tp.Enabled() {
+		storeOpts = append(storeOpts, store.WithTracing(tp.TracerProvider()))
+		tracer = tp.Tracer("github.com/gatehouse-dev/gatehouse/tasks-service")
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service", cfg.Tracing.ServiceName)
+	}
+	sdb := store.New(db, cfg.RLSRole, storeOpts...)
 
 	// The janitor deletes expired Idempotency-Key rows until serve returns;
 	// it is stopped and waited for before the pool closes.
@@ -150,7 +172,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		<-janitorDone
 	}()
 
-	metrics := observe.NewMetrics("tasks-service")
 	app := api.New(api.Config{
 		Verifier:     identity.NewVerifier(cfg.IdentityKeys, cfg.IdentityMaxSkew),
 		Stores:       sdb.For,
@@ -161,6 +182,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		BodyLimit:    cfg.BodyLimit,
 		// Shorter than the gateway's UPSTREAM_TIMEOUT: see README, "Deadlines".
 		RequestTimeout: cfg.RequestTimeout,
+		Tracer:         tracer,
+		Service:        service,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // OpenAPI is the OpenAPI 3.1 document of the public API, served at /openapi.json.
@@ -40,6 +41,11 @@ type Config struct {
 	// RequestTimeout is the deadline of a request's work (defaults to
 	// DefaultRequestTimeout); see withDeadline.
 	RequestTimeout time.Duration
+	// Tracer, when set, gives every request a server span (withTrace);
+	// nil: tracing off, nothing done per request.
+	Tracer trace.Tracer
+	// Service counts idempotency replays (optional).
+	Service *ServiceMetrics
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout when it is 0: well below
@@ -99,7 +105,11 @@ func New(cfg Config) *fiber.App {
 		// The largest head: every head the gateway forwards fits.
 		ReadBufferSize: identity.MaxHeadBytes,
 	})
-	app.Use(observe.RequestID(), observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
+	app.Use(observe.RequestID())
+	if cfg.Tracer != nil {
+		app.Use(withTrace(cfg.Tracer)) // before the access log, which logs the trace id
+	}
+	app.Use(observe.AccessLog(cfg.Log), withDeadline(cfg.RequestTimeout))
 	if cfg.Metrics != nil {
 		app.Use(cfg.Metrics.Middleware())
 		if cfg.ServeMetrics {
@@ -114,7 +124,7 @@ func New(cfg Config) *fiber.App {
 		return c.JSON(fiber.Map{"status": "ready"})
 	})
 
-	h := handlers{}
+	h := handlers{service: cfg.Service}
 	authed := app.Group("", requireIdentity(cfg.Verifier, cfg.Stores, cfg.Now, cfg.Log))
 	authed.Get("/openapi.json", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/json")

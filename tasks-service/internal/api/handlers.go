@@ -14,7 +14,9 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 
 // handlers are the task routes; each returns an error and lets the one
 // error table answer.
-type handlers struct{}
+type handlers struct {
+	service *ServiceMetrics // nil: not counted
+}
 
 type listResponse struct {
 	Items      []task.Task `json:"items"`
@@ -42,7 +44,7 @@ func (handlers) list(c *fiber.Ctx) error {
 	return c.JSON(resp)
 }
 
-func (handlers) create(c *fiber.Ctx) error {
+func (h handlers) create(c *fiber.Ctx) error {
 	d, err := draftFromBody(c)
 	if err != nil {
 		return err
@@ -61,6 +63,9 @@ func (handlers) create(c *fiber.Ctx) error {
 	}
 	if replayed {
 		c.Set("Idempotent-Replayed", "true")
+		if h.service != nil {
+			h.service.IdempotencyReplays.Inc()
+		}
 	}
 	c.Location("/api/tasks/" + t.ID.String())
 	return sendTask(c.Status(fiber.StatusCreated), t)

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/tasks-service/internal/task"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/schema"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // StatementTimeout bounds each statement (Postgres statement_timeout); the
@@ -61,6 +62,10 @@ type DB struct {
 	role        string
 	janitorRole string
 	skipRole    bool
+	// tracer is nil unless WithTracing.
+	tracer trace.Tracer
+	// roleSwitchFailed is called when Postgres refuses SET LOCAL ROLE.
+	roleSwitchFailed func()
 }
 
 // Option configures a DB.
@@ -74,6 +79,11 @@ func WithoutRLSRole() Option { return func(d *DB) { d.skipRole = true } }
 // New returns a DB that runs every request's statements as role, which must
 // be the unprivileged role the migrations created, and prunes as
 // migrations.JanitorRole(role).
+// WithRoleSwitchFailures calls f each time Postgres refuses a request's
+// SET LOCAL ROLE (the role is missing, or the login role may not switch to
+// it): every request then fails, so this is what an alert should watch.
+func WithRoleSwitchFailures(f func()) Option { return func(d *DB) { d.roleSwitchFailed = f } }
+
 func New(db *bun.DB, role string, opts ...Option) *DB {
 	d := &DB{db: db, role: role, janitorRole: migrations.JanitorRole(role)}
 	for _, o := range opts {
@@ -102,7 +112,7 @@ func (d *DB) tasks(userID string) (*Tasks, error) {
 		prelude = gen.AppendQuery(prelude, "SET LOCAL ROLE ?; ", bun.Ident(d.role))
 	}
 	prelude = gen.AppendQuery(prelude, "SET LOCAL app.user_id = ?; ", userID)
-	return &Tasks{db: d.db, userID: userID, prelude: prelude}, nil
+	return &Tasks{db: d.db, userID: userID, prelude: prelude, dbh: d}, nil
 }
 
 // Ready reports whether the database answers.
@@ -119,6 +129,7 @@ type Tasks struct {
 	db      *bun.DB
 	userID  string
 	prelude []byte
+	dbh     *DB
 }
 
 // run sends the prelude and q in one message and scans the rows of q into
@@ -132,15 +143,22 @@ func (s *Tasks) run(ctx context.Context, dest any, q schema.QueryAppender) error
 	if err != nil {
 		return task.Wrap(task.Internal, fmt.Errorf("build query: %w", err), "internal error")
 	}
+	ctx = s.traceStatement(ctx, q)
 	rows, err := s.db.QueryContext(ctx, string(b))
 	if err != nil {
+		s.noteRoleSwitch(err)
 		return translate(err)
 	}
 	if dest == nil {
 		defer rows.Close()
 		for rows.Next() {
 		}
-		return translate(rows.Err())
+		err = rows.Err()
+	} else {
+		err = s.db.ScanRows(ctx, rows, dest)
 	}
-	return translate(s.db.ScanRows(ctx, rows, dest))
+	if err != nil {
+		s.noteRoleSwitch(err)
+	}
+	return translate(err)
 }

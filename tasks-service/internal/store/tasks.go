@@ -122,6 +122,16 @@ func (s *Tasks) Create(ctx context.Context, d task.Draft, idem *task.Idempotency
 		return rows[0].task(), false, nil
 	}
 
+	ctx, span := s.idempotencySpan(ctx)
+	t, replayed, err := s.createOnce(ctx, id, d, idem)
+	endIdempotencySpan(span, replayed, err)
+	return t, replayed, err
+}
+
+// createOnce is Create with an Idempotency-Key: the insert when the key is
+// new, else the replay of the first request's answer.
+func (s *Tasks) createOnce(ctx context.Context, id uuid.UUID, d task.Draft, idem *task.Idempotency) (task.Task, bool, error) {
+	var rows []taskRow
 	q := s.db.NewRaw(`WITH k AS (
 			INSERT INTO idempotency_keys AS k (user_id, key, request_hash, task_id) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_id, key) DO UPDATE
