@@ -104,6 +104,9 @@ func New(cfg Config) *fiber.App {
 		IdleTimeout:                  60 * time.Second,
 		// The largest head: every head the gateway forwards fits.
 		ReadBufferSize: identity.MaxHeadBytes,
+		// A response of up to 32 KiB (a page of 100 tasks) leaves in one
+		// write: with fasthttp's 4 KiB, a page of 20 took two system calls.
+		WriteBufferSize: 32 << 10,
 	})
 	app.Use(observe.RequestID())
 	if cfg.Tracer != nil {

@@ -230,6 +230,9 @@ func (c ConnConfig) Options() []pgdriver.Option {
 		pgdriver.WithDatabase(c.Database),
 		pgdriver.WithTLSConfig(c.TLS),
 		pgdriver.WithDialTimeout(c.DialTimeout),
+		// A page of 20 tasks (~6 KiB of rows) is read in one system call,
+		// not two as with pgdriver's 4 KiB.
+		pgdriver.WithBufferSize(32 << 10),
 	}
 	if c.AppName != "" {
 		opts = append(opts, pgdriver.WithApplicationName(c.AppName))

@@ -73,7 +73,7 @@ func (s *Tasks) List(ctx context.Context, q task.ListQuery) (_ task.Page, err er
 	}
 	sel.OrderExpr("? "+dir+" NULLS LAST, id "+dir, bun.Ident(col)).Limit(int64(q.Limit) + 1)
 
-	var rows []taskRow
+	rows := make([]taskRow, 0, q.Limit+1) // Bun appends into the capacity instead of growing the slice row by row
 	if err := s.run(ctx, &rows, sel); err != nil {
 		return task.Page{}, err
 	}
