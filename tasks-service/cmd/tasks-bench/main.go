@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,21 +47,46 @@ const role = "tasks_rls"
 
 var rounds = 6
 
+// exit is main's exit code, set before its deferred profile writers run.
+var exit int
+
 func main() {
+	defer func() { os.Exit(exit) }()
 	dbURL := flag.String("db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "Postgres server URL (a scratch database is created on it)")
 	duration := flag.Duration("duration", time.Second, "measured time of one run (at most 5s); each scenario has -rounds runs with RLS on and as many off")
 	roundsFlag := flag.Int("rounds", 6, "runs per scenario and RLS setting, alternating which goes first (1-15)")
 	concurrency := flag.Int("concurrency", 8, "concurrent clients")
 	users := flag.Int("users", 50, "users, each with -tasks tasks")
 	tasksPer := flag.Int("tasks", 100, "tasks per user before the run")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (service, store and load generator: one process) to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile at the end of the run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tasks-bench:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	if *duration > 5*time.Second {
 		*duration = 5 * time.Second
 	}
 	rounds = max(1, min(*roundsFlag, 15))
 	if err := run(*dbURL, *duration, *concurrency, *users, *tasksPer); err != nil {
 		fmt.Fprintln(os.Stderr, "tasks-bench:", err)
-		os.Exit(1)
+		exit = 1
 	}
 }
 
