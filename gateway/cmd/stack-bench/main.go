@@ -26,7 +26,8 @@
 // Several gateway binaries (label=path, comma-separated) are measured side
 // by side against one tasks service, and several tasks-service binaries
 // behind the first gateway, so that an A/B of two builds comes from one
-// run, their slices interleaved.
+// run, their slices interleaved. A binary's own environment follows its
+// path: label=path@GOGC=400@LOG_LEVEL=warn.
 package main
 
 import (
@@ -187,13 +188,12 @@ func run(o options) error {
 	progress("starting the services")
 	tsProcs := map[string]*proc{}
 	for _, ts := range o.tasksServices {
-		p, err := startProc("tasks-service "+ts.label, ts.path, []string{
-			"TASKS_ADDR=127.0.0.1:0",
+		p, err := startProc("tasks-service "+ts.label, ts.path, "TASKS_ADDR", "/readyz", append([]string{
 			"DATABASE_URL=" + server.with(b.stackDB).String(tasksApp+"-"+ts.label),
 			"IDENTITY_KEYS=" + identityKeys,
 			"DB_MAX_OPEN_CONNS=" + strconv.Itoa(o.pool),
 			"LOG_LEVEL=info",
-		}, "tasks-service listening")
+		}, ts.env...))
 		if err != nil {
 			return err
 		}
@@ -210,22 +210,18 @@ func run(o options) error {
 	var stacks []*stackTarget
 	for _, pr := range pairs {
 		ts := tsProcs[pr[1].label]
-		gw, err := startProc("gateway "+pr[0].label, pr[0].path, []string{
-			"GATEWAY_ADDR=127.0.0.1:0",
+		gw, err := startProc("gateway "+pr[0].label, pr[0].path, "GATEWAY_ADDR", "/readyz", append([]string{
 			"BETTER_AUTH_URL=" + iss.URL,
 			"TASKS_SERVICE_URL=http://" + ts.addr,
 			"IDENTITY_KEYS=" + identityKeys,
 			"LOG_LEVEL=info",
 			"RATE_LIMIT_USER_RPS=1000000",
 			"RATE_LIMIT_USER_BURST=100000",
-		}, "gateway listening")
+		}, pr[0].env...))
 		if err != nil {
 			return err
 		}
 		procs = append(procs, gw)
-		if err := waitReady(gw.addr); err != nil {
-			return err
-		}
 		name := "gw " + pr[0].label
 		if len(o.tasksServices) > 1 {
 			name += " + ts " + pr[1].label
@@ -318,6 +314,9 @@ type sample struct {
 	p50, p99   time.Duration
 	// CPU time per request, by process: gateway, tasks, postgres, client.
 	cpu [4]time.Duration
+	// read and write system calls per request of the gateway and the
+	// tasks service: reads[0], writes[0] are the gateway's.
+	reads, writes [2]float64
 }
 
 // target is something the rounds drive: a gateway in front of a tasks
@@ -335,11 +334,22 @@ type target interface {
 func (b *bench) measure(t target, scenario string, d time.Duration) (sample, error) {
 	gw, ts := t.pids()
 	self := os.Getpid()
+	var r0, w0, r1, w1 [2]int64
+	for i, pid := range []int{gw, ts} {
+		if pid != 0 {
+			r0[i], w0[i] = syscallsOf(pid)
+		}
+	}
 	before := [4]time.Duration{cpuIf(gw), cpuIf(ts), b.pgCPU(), cpuOf(self)}
 	start := time.Now()
 	lat, errs, firstErr := t.load(scenario, d)
 	took := time.Since(start)
 	after := [4]time.Duration{cpuIf(gw), cpuIf(ts), b.pgCPU(), cpuOf(self)}
+	for i, pid := range []int{gw, ts} {
+		if pid != 0 {
+			r1[i], w1[i] = syscallsOf(pid)
+		}
+	}
 	s := sample{reqs: len(lat), errs: errs}
 	if errs > 0 {
 		return s, fmt.Errorf("%s, %s: %d failed requests, the first: %v", t.label(), scenario, errs, firstErr)
@@ -352,6 +362,10 @@ func (b *bench) measure(t target, scenario string, d time.Duration) (sample, err
 	s.p50, s.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	for i := range after {
 		s.cpu[i] = (after[i] - before[i]) / time.Duration(len(lat))
+	}
+	for i := range r1 {
+		s.reads[i] = float64(r1[i]-r0[i]) / float64(len(lat))
+		s.writes[i] = float64(w1[i]-w0[i]) / float64(len(lat))
 	}
 	return s, nil
 }
@@ -434,7 +448,7 @@ func (b *bench) scenario(name string, stacks []*stackTarget) error {
 		"create": "POST /api/tasks, a 57-byte JSON task",
 	}[name]
 	fmt.Printf("\n== %s (%s)\n", name, what)
-	fmt.Printf("%-28s %9s %9s %9s   %-36s %s\n", "target", "req/s", "p50", "p99", "CPU/request: gateway tasks pg client", "req/s slowest-fastest round")
+	fmt.Printf("%-28s %9s %9s %9s   %-36s  %-19s %s\n", "target", "req/s", "p50", "p99", "CPU/request: gateway tasks pg client", "reads+writes/req: gw ts", "req/s slowest-fastest round")
 	for k, t := range targets {
 		m := medianSample(results[k])
 		lo := slices.MinFunc(results[k], func(a, b sample) int { return cmp.Compare(a.rps, b.rps) })
@@ -443,7 +457,11 @@ func (b *bench) scenario(name string, stacks []*stackTarget) error {
 		for i := range m.cpu {
 			cpu += fmt.Sprintf(" %7s", fmtCPU(m.cpu[i], (i < 2 && k == len(targets)-1) || (i == 2 && b.postmaster == 0)))
 		}
-		fmt.Printf("%-28s %9.0f %9s %9s   %-36s %.0f-%.0f\n", t.label(), m.rps, m.p50.Round(10*time.Microsecond), m.p99.Round(10*time.Microsecond), cpu, lo.rps, hi.rps)
+		sys := "-"
+		if k < len(stacks) {
+			sys = fmt.Sprintf("%.1f+%.1f %.1f+%.1f", m.reads[0], m.writes[0], m.reads[1], m.writes[1])
+		}
+		fmt.Printf("%-28s %9.0f %9s %9s   %-36s  %-19s %.0f-%.0f\n", t.label(), m.rps, m.p50.Round(10*time.Microsecond), m.p99.Round(10*time.Microsecond), cpu, sys, lo.rps, hi.rps)
 	}
 	ceilRes := results[len(targets)-1]
 	for k, t := range stacks {
@@ -463,8 +481,9 @@ func (b *bench) scenario(name string, stacks []*stackTarget) error {
 	for k := 1; k < len(stacks); k++ {
 		r := ratios(results[k], results[0])
 		c := cpuRatios(results[k], results[0])
-		fmt.Printf("%s / %s: throughput median of per-round ratios %.1f%% (quartiles %.1f-%.1f%%); CPU/request of the gateway %.2fx, of the tasks service %.2fx\n",
-			stacks[k].label(), stacks[0].label(), 100*r[1], 100*r[0], 100*r[2], c[0], c[1])
+		p := p99Ratios(results[k], results[0])
+		fmt.Printf("%s / %s: throughput median of per-round ratios %.1f%% (quartiles %.1f-%.1f%%); p99 %.2fx (quartiles %.2f-%.2fx); CPU/request of the gateway %.2fx, of the tasks service %.2fx\n",
+			stacks[k].label(), stacks[0].label(), 100*r[1], 100*r[0], 100*r[2], p[1], p[0], p[2], c[0], c[1])
 	}
 	for i, st := range steadies {
 		verdict := "met"
@@ -538,6 +557,18 @@ func ratios(a, b []sample) [3]float64 {
 	for i := range min(len(a), len(b)) {
 		if b[i].rps > 0 {
 			rs = append(rs, a[i].rps/b[i].rps)
+		}
+	}
+	slices.Sort(rs)
+	return [3]float64{quantile(rs, 0.25), quantile(rs, 0.5), quantile(rs, 0.75)}
+}
+
+// p99Ratios returns the quartiles and median of the per-round p99 ratios a/b.
+func p99Ratios(a, b []sample) [3]float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		if b[i].p99 > 0 {
+			rs = append(rs, float64(a[i].p99)/float64(b[i].p99))
 		}
 	}
 	slices.Sort(rs)
@@ -835,18 +866,6 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func waitReady(addr string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		code, _, err := fasthttp.Get(nil, "http://"+addr+"/readyz")
-		if err == nil && code == 200 {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("gateway at %s never became ready", addr)
 }
 
 func numCPU() int {

@@ -2,16 +2,18 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // proc is a server binary started by the bench: the gateway or the tasks
@@ -23,12 +25,19 @@ type proc struct {
 	done chan struct{}
 }
 
-// startProc runs bin with env (plus PATH and HOME only) and waits for the
-// JSON log line whose msg is listenMsg; its "addr" is the process's
-// address. The rest of its output is read and discarded.
-func startProc(name, bin string, env []string, listenMsg string, args ...string) (*proc, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+// startProc runs bin with env (plus PATH and HOME only) listening on a
+// free port of 127.0.0.1, which it is given in the variable addrVar, and
+// waits until GET readyPath answers 200. Its output is read and
+// discarded, but for the last lines, shown if it fails to start.
+func startProc(name, bin, addrVar, readyPath string, env []string) (*proc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), addrVar + "=" + addr}, env...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -40,38 +49,40 @@ func startProc(name, bin string, env []string, listenMsg string, args ...string)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	w.Close()
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	found := make(chan string, 1)
+	p := &proc{name: name, cmd: cmd, addr: addr, done: make(chan struct{})}
+	var mu sync.Mutex
 	var tail []string
 	go func() {
+		defer r.Close()
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == listenMsg && line.Addr != "" {
-				found <- line.Addr
-				break
+			mu.Lock()
+			if tail = append(tail, sc.Text()); len(tail) > 20 {
+				tail = tail[1:]
 			}
-			if len(tail) < 40 {
-				tail = append(tail, sc.Text())
-			}
+			mu.Unlock()
 		}
-		close(found)
-		_, _ = io.Copy(io.Discard, r)
-		r.Close()
 	}()
-	select {
-	case addr, ok := <-found:
-		if ok {
-			p.addr = addr
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			time.Sleep(100 * time.Millisecond) // the last lines
+			mu.Lock()
+			defer mu.Unlock()
+			return nil, fmt.Errorf("%s exited before it was ready:\n%s", name, strings.Join(tail, "\n"))
+		default:
+		}
+		if code, _, err := fasthttp.Get(nil, "http://"+addr+readyPath); err == nil && code == 200 {
 			return p, nil
 		}
-		<-p.done
-		return nil, fmt.Errorf("%s exited before listening:\n%s", name, strings.Join(tail, "\n"))
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s did not log %q within 30s", name, listenMsg)
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s not ready at %s%s after 30s", name, addr, readyPath)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -142,6 +153,24 @@ func cpuOfTree(pid int) time.Duration {
 	return total
 }
 
+// syscallsOf is the number of read and write system calls pid has made
+// (syscr and syscw of /proc/PID/io): those of the read and write families,
+// sockets included.
+func syscallsOf(pid int) (reads, writes int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
+}
+
 // parentOf is the parent pid of pid.
 func parentOf(pid int) int {
 	f := statFields(pid)
@@ -152,25 +181,38 @@ func parentOf(pid int) int {
 	return n
 }
 
-// program is a labelled path to an executable.
-type program struct{ label, path string }
+// program is a labelled path to an executable, with environment settings
+// of its own on top of those the bench gives it.
+type program struct {
+	label, path string
+	env         []string
+}
 
-// parseBinaries parses "[label=]path,[label=]path".
+// parseBinaries parses "[label=]path[@NAME=value...],...": for example
+// "old=/tmp/tasks-service,gogc=/tmp/tasks-service@GOGC=400" runs the same
+// binary twice, once with GOGC=400.
 func parseBinaries(flagName, s string) ([]program, error) {
 	var out []program
 	for _, part := range strings.Split(s, ",") {
 		if part = strings.TrimSpace(part); part == "" {
 			continue
 		}
-		label, path, ok := strings.Cut(part, "=")
+		spec := strings.Split(part, "@")
+		label, path, ok := strings.Cut(spec[0], "=")
 		if !ok {
 			path = label
 			label = filepath.Base(path)
 		}
+		env := spec[1:]
+		for _, e := range env {
+			if !strings.Contains(e, "=") {
+				return nil, fmt.Errorf("-%s: %q is not NAME=value", flagName, e)
+			}
+		}
 		if st, err := os.Stat(path); err != nil || st.IsDir() {
 			return nil, fmt.Errorf("-%s: %q is not an executable file", flagName, path)
 		}
-		out = append(out, program{label: label, path: path})
+		out = append(out, program{label: label, path: path, env: env})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("-%s: no binary given", flagName)
