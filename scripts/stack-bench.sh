@@ -13,11 +13,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 args=("$@")
-if [[ " $* " != *" -gateway "* ]]; then
+given() { # is flag -$1 among the arguments (-x v, -x=v, --x v, --x=v)?
+	local a
+	for a in "${args[@]}"; do
+		case $a in -"$1" | -"$1"=* | --"$1" | --"$1"=*) return 0 ;; esac
+	done
+	return 1
+}
+if ! given gateway; then
 	(cd gateway && CGO_ENABLED=0 go build -trimpath -o "$tmp/gateway" ./cmd/gateway)
 	args+=(-gateway "$tmp/gateway")
 fi
-if [[ " $* " != *" -tasks-service "* ]]; then
+if ! given tasks-service; then
 	(cd tasks-service && CGO_ENABLED=0 go build -trimpath -o "$tmp/tasks-service" ./cmd/tasks-service)
 	args+=(-tasks-service "$tmp/tasks-service")
 fi
