@@ -69,8 +69,9 @@ export async function createDatabase(prefix) {
 
 /** Proc is a child process whose output goes to a log file. */
 class Proc {
-  constructor(name, cmd, args, env, logDir, cwd) {
+  constructor(name, cmd, args, env, logDir, cwd, stopTimeoutMs) {
     this.name = name;
+    this.stopTimeoutMs = stopTimeoutMs;
     this.logPath = join(logDir, `${name}.log`);
     const log = createWriteStream(this.logPath);
     // A process group of its own: stop() ends it and whatever it started.
@@ -107,19 +108,19 @@ class Proc {
     }
   }
 
-  /** stop sends SIGTERM to the process group, SIGKILL after 5 s. */
+  /** stop sends SIGTERM to the process group, SIGKILL after stopTimeoutMs. */
   async stop() {
     if (this.done) return;
     this.signal("SIGTERM");
-    const timer = setTimeout(() => this.signal("SIGKILL"), 5_000);
+    const timer = setTimeout(() => this.signal("SIGKILL"), this.stopTimeoutMs);
     await this.exited;
     clearTimeout(timer);
   }
 }
 
-/** waitReady polls url until it answers 200; it fails when proc exits or after 60 s. */
-async function waitReady(proc, url) {
-  const deadline = Date.now() + 60_000;
+/** waitReady polls url until it answers 200; it fails when proc exits or after timeoutMs. */
+async function waitReady(proc, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {
     if (proc.done) throw new Error(`${proc.name} exited before it was ready:\n${proc.tail()}`);
@@ -133,14 +134,14 @@ async function waitReady(proc, url) {
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  throw new Error(`${proc.name} not ready at ${url} after 60 s (last: ${last}):\n${proc.tail()}`);
+  throw new Error(`${proc.name} not ready at ${url} after ${timeoutMs / 1000} s (last: ${last}):\n${proc.tail()}`);
 }
 
 /** start runs a process and waits until readyURL answers. */
-export async function start({ name, cmd, args = [], env, logDir, readyURL, cwd }) {
+export async function start({ name, cmd, args = [], env, logDir, readyURL, cwd, readyTimeoutMs = 60_000, stopTimeoutMs = 5_000 }) {
   mkdirSync(logDir, { recursive: true });
-  const p = new Proc(name, cmd, args, env, logDir, cwd);
-  await waitReady(p, readyURL);
+  const p = new Proc(name, cmd, args, env, logDir, cwd, stopTimeoutMs);
+  await waitReady(p, readyURL, readyTimeoutMs);
   return p;
 }
 

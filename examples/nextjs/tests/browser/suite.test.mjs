@@ -8,12 +8,16 @@
 //   session  all through the gateway (same site, localhost): /api/auth/* and
 //            /api/tasks with Better Auth's session cookie, SESSION_MODE=on.
 //
+// And `make run-example` (scripts/run-example.sh, deploy/run.sh) as a person
+// runs it, on fresh databases and free ports.
+//
 // A failed scenario leaves a screenshot and the browser console of each of
 // its pages in test-output/<topology>/<scenario>/; the services' logs are in
 // test-output/logs/. Run by tests/browser/run.sh (make test-browser).
 import assert from "node:assert/strict";
 import http from "node:http";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -464,3 +468,39 @@ for (const mode of ["bearer", "session"]) {
     }
   });
 }
+
+describe("make run-example", () => {
+  let runExample;
+  let appURL;
+  let runDir;
+  before(async () => {
+    currentMode = "run-example";
+    const [gwPort, tasksPort, appPort] = [await freePort(), await freePort(), await freePort()];
+    appURL = `http://localhost:${appPort}`;
+    runDir = mkdtempSync(join(tmpdir(), "gatehouse-run-example-"));
+    runExample = await start({
+      name: "run-example", cmd: "bash", args: [join(APP_DIR, "scripts", "run-example.sh")], logDir: LOGS,
+      env: {
+        // Databases of its own (the DATABASE_URL branch of make run), never the machine's gatehouse ones.
+        DATABASE_URL: await createDatabase("gatehouse_browser_runex_tasks"),
+        AUTH_DATABASE_URL: await createDatabase("gatehouse_browser_runex_auth"),
+        GATEHOUSE_RUN_DIR: runDir, GATEWAY_PORT: String(gwPort), TASKS_PORT: String(tasksPort), EXAMPLE_PORT: String(appPort),
+      },
+      // It builds the Go binaries and the app (up to date here) before it starts them.
+      readyURL: `http://127.0.0.1:${gwPort}/readyz`, readyTimeoutMs: 180_000, stopTimeoutMs: 20_000,
+    });
+  });
+  after(async () => {
+    await runExample?.stop(); // run.sh stops the app, tasks-service and gateway in order
+    if (runDir) rmSync(runDir, { recursive: true, force: true });
+  });
+
+  scenario("signs up and keeps a task", async (b) => {
+    const page = await b.page();
+    await signUp(page, appURL, newUser("Ivan"));
+    assert.equal(await page.locator(".mode").textContent(), "bearer JWT");
+    await addTask(page, { title: "From make run-example" });
+    await page.reload();
+    assert.deepEqual(await titles(page), ["From make run-example"]);
+  });
+});
