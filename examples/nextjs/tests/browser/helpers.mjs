@@ -20,6 +20,16 @@ export async function signUp(page, appURL, user) {
   await settled(page);
 }
 
+/** signIn signs in on the sign-in page and waits for the task list. */
+export async function signIn(page, appURL, user) {
+  await page.goto(`${appURL}/sign-in`);
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Password").fill(user.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${appURL}/`);
+  await settled(page);
+}
+
 /** signOut uses the header's button and waits for the sign-in page. */
 export async function signOut(page, appURL) {
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -23,7 +23,7 @@ import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
 import { APP_DIR, buildGo, createDatabase, freePort, randomSecret, run, start, stopAll } from "./stack.mjs";
 import {
-  addTask, alertText, allPages, eventually, fillTask, filter, newUser, row, sameSet, settled, signOut, signUp, titles,
+  addTask, alertText, allPages, eventually, fillTask, filter, newUser, row, sameSet, settled, signIn, signOut, signUp, titles,
 } from "./helpers.mjs";
 
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -65,6 +65,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await stopAll();
+  if (backend) rmSync(backend.bin, { recursive: true, force: true });
 });
 
 /**
@@ -344,10 +345,11 @@ for (const mode of ["bearer", "session"]) {
       assert.deepEqual(await titles(tab1), ["Changed in tab 2"], "tab 1 after a reload");
     });
 
-    scenario("signing out ends API access", async (b) => {
+    scenario("signing out ends API access; signing in again restores it", async (b) => {
       const page = await b.page();
       const calls = gatewayCalls(page, top);
-      await signUp(page, top.appURL, newUser("Eve"));
+      const eve = newUser("Eve");
+      await signUp(page, top.appURL, eve);
       await addTask(page, { title: "Before sign-out" });
       const context = page.context();
       // The credential this browser held for the API: the JWT, or the session cookie.
@@ -371,6 +373,14 @@ for (const mode of ["bearer", "session"]) {
       const limit = (top.mode === "bearer" ? JWT_LIFETIME_S : SESSION_TTL_S) * 1000 + 2_000;
       await eventually(async () => assert.equal((await withCredential()).status, 401), limit, 200);
       console.log(`# ${top.mode}: the old credential refused ${Date.now() - signedOut} ms after sign-out`);
+
+      // A wrong password is refused on the page; the right one brings the tasks back.
+      await page.getByLabel("Email").fill(eve.email);
+      await page.getByLabel("Password").fill("not-the-password");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      assert.match(await alertText(page), /invalid/i, "a wrong password is shown as such");
+      await signIn(page, top.appURL, eve);
+      assert.deepEqual(await titles(page), ["Before sign-out"], "the tasks after signing in again");
     });
 
     if (mode === "bearer") {
