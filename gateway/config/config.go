@@ -18,12 +18,13 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/session"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 )
 
 // Vars declares every environment variable the gateway reads, the rate
-// limiter's and session mode's included.
-var Vars = slices.Concat(gatewayVars, ratelimit.Vars, session.Vars)
+// limiter's, session mode's and OpenTelemetry's (tracing.Vars) included.
+var Vars = slices.Concat(gatewayVars, ratelimit.Vars, session.Vars, tracing.Vars)
 
 var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
@@ -107,6 +108,8 @@ type Config struct {
 	TrustedProxyHops int
 	RateLimit        ratelimit.Config
 	Session          session.Settings
+	// Tracing is the OTEL_* configuration; off unless an endpoint is set.
+	Tracing tracing.Config
 }
 
 // Request-head sizes. A client head of at most headBytes plus the token is
@@ -258,7 +261,9 @@ func Load(env settings.Env) (Config, error) {
 	c.RateLimit = rl
 	sess, sessErr := session.LoadSettings(env)
 	c.Session = sess
-	if err := errors.Join(r.Err(), rlErr, sessErr); err != nil {
+	tc, tErr := tracing.Load(env, "gateway")
+	c.Tracing = tc
+	if err := errors.Join(r.Err(), rlErr, sessErr, tErr); err != nil {
 		return Config{}, err
 	}
 	return c, nil

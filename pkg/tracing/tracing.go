@@ -116,7 +116,9 @@ func Extract(ctx context.Context, h *fasthttp.RequestHeader) context.Context {
 }
 
 // Inject sets traceparent (and tracestate, when the span context has one)
-// on h for the span in ctx, replacing any value h had.
+// on h for the span in ctx, replacing any value h had under the canonical
+// names (Traceparent, Tracestate: what fasthttp's server makes of any
+// spelling a client sends).
 func Inject(ctx context.Context, h *fasthttp.RequestHeader) {
 	h.Del("Traceparent")
 	h.Del("Tracestate")
@@ -137,5 +139,16 @@ func TraceID(ctx context.Context) string {
 type requestCarrier struct{ h *fasthttp.RequestHeader }
 
 func (c requestCarrier) Get(key string) string { return string(c.h.Peek(key)) }
-func (c requestCarrier) Set(key, value string) { c.h.Set(key, value) }
-func (c requestCarrier) Keys() []string        { return []string{"traceparent", "tracestate"} }
+
+// Set writes the canonical names, so that they replace what Inject deleted
+// on headers that do not normalise (the gateway's upstream requests).
+func (c requestCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		key = "Traceparent"
+	case "tracestate":
+		key = "Tracestate"
+	}
+	c.h.Set(key, value)
+}
+func (c requestCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }

@@ -46,6 +46,7 @@ func main() {
 	conns := flag.Int("conns", 64, "concurrent connections")
 	other := flag.String("b", "", "another gateway-bench binary whose gateway runs as \"gateway B\" (A/B of two builds)")
 	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary for the nginx peer (skipped when missing; \"\" skips it)")
+	traced := flag.Bool("tracing", true, "also run the gateway with OpenTelemetry tracing on, sampling 1 % and 100 %, exporting to an in-process OTLP/HTTP sink")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -58,7 +59,7 @@ func main() {
 	case "gateway":
 		err = runGateway()
 	case "driver":
-		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 100), *other, *nginx)
+		err = drive(min(*duration, 10*time.Second), *conns, min(max(*rounds, 1), 100), *other, *nginx, *traced)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -248,7 +249,7 @@ const loadPath = "/api/tasks"
 // round: connections opened, caches and pools filled.
 const warmUp = time.Second
 
-func drive(d time.Duration, conns, rounds int, other, nginxBin string) error {
+func drive(d time.Duration, conns, rounds int, other, nginxBin string, traced bool) error {
 	key := testissuer.NewKey(jwa.EdDSA, "bench-key")
 	iss := testissuer.Start(key)
 	defer iss.Close()
@@ -314,6 +315,37 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string) error {
 		}
 		gwB = newTarget("gateway B ("+filepath.Base(other)+")", b, tokens, conns)
 		targets = append(targets, gwB)
+	}
+	var traced1, traced100 *target
+	var sink *otlpSink
+	if traced {
+		// The same gateway with tracing on, exporting to a sink in this
+		// process: what spans, sampling and export cost.
+		if sink, err = startOTLPSink(); err != nil {
+			return err
+		}
+		defer sink.close()
+		for _, tc := range []struct {
+			t     **target
+			ratio string
+		}{{&traced1, "0.01"}, {&traced100, "1"}} {
+			env := append(slices.Clone(gwEnv), "OTEL_EXPORTER_OTLP_ENDPOINT="+sink.url, "OTEL_TRACES_SAMPLER=traceidratio",
+				"OTEL_TRACES_SAMPLER_ARG="+tc.ratio, "BENCH_CPUPROFILE=")
+			c, err := spawn("gateway traced", env, "-role", "gateway")
+			if err != nil {
+				return err
+			}
+			defer c.stop()
+			if err := waitReady(c.addr); err != nil {
+				return err
+			}
+			pct := "1%"
+			if tc.ratio == "1" {
+				pct = "100%"
+			}
+			*tc.t = newTarget("gateway, tracing "+pct, c, tokens, conns)
+			targets = append(targets, *tc.t)
+		}
 	}
 	ngx, err := startNginx(nginxBin, up.addr, conns)
 	switch {
@@ -392,12 +424,17 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string) error {
 		compare("gateway / nginx proxy", gwT, nginxT, " (target >= 90%)")
 		compare("fiber proxy / nginx proxy", plainT, nginxT, "")
 	}
+	if traced1 != nil {
+		compare("gateway, tracing 1% / gateway", traced1, gwT, ": tracing on, 1 % of requests sampled (OTEL_TRACES_SAMPLER=traceidratio, ARG=0.01)")
+		compare("gateway, tracing 100% / gateway", traced100, gwT, ": every request traced and exported")
+		fmt.Printf("OTLP sink: %d export requests, %.1f MiB received\n", sink.requests.Load(), float64(sink.bytes.Load())/(1<<20))
+	}
 	if gwB != nil {
 		compare("gateway / gateway B", gwT, gwB, ": this build against the other")
 		compare("gateway B / fiber proxy", gwB, plainT, "")
 	}
 	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
-	for _, t := range []*target{gwT, gwB} {
+	for _, t := range []*target{gwT, gwB, traced1, traced100} {
 		if t == nil {
 			continue
 		}

@@ -29,6 +29,10 @@ func TestShortLoadRun(t *testing.T) {
 		`(?m)^fiber proxy \+ edge / fiber proxy throughput: .*\n  median of per-round ratios \d+\.\d%`,
 		`(?m)^gateway / gateway B throughput: .*\n  median of per-round ratios \d+\.\d%`,
 		`gateway RSS under load: peak sampled \d+\.\d MiB`,
+		`(?m)^gateway, tracing 1%\s+[1-9]\d*\s`,
+		`(?m)^gateway, tracing 100%\s+[1-9]\d*\s`,
+		`(?m)^gateway, tracing 100% / gateway throughput: .*\n  median of per-round ratios \d+\.\d%`,
+		`(?m)^OTLP sink: [1-9]\d* export requests`,
 	}
 	// nginx is a peer where it is installed (the bench skips it elsewhere).
 	if _, err := exec.LookPath("/usr/sbin/nginx"); err == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/proxy"
 	"github.com/valyala/fasthttp"
@@ -90,7 +91,7 @@ func runEdgeProxy(upstream, logLevel string) error {
 	}
 	out := logOutput()
 	defer out.Close()
-	edge := server.Edge(observe.NewLogger(out, "edgeproxy", level), observe.NewMetrics("edgeproxy"), clientip.Resolver{})
+	edge := server.Edge(observe.NewLogger(out, "edgeproxy", level), observe.NewMetrics("edgeproxy"), clientip.Resolver{}, nil)
 	return serveProxy(ln, upstream, edge)
 }
 
@@ -133,7 +134,18 @@ func runGateway() error {
 		return err
 	}
 	defer limits.Close()
-	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, limits))
+	hooks := server.RateLimitHooks(cfg, limits)
+	// Tracing as cmd/gateway sets it up: on only when OTEL_* says so
+	// (the driver's tracing targets).
+	tp, err := tracing.New(context.Background(), cfg.Tracing)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	if tp.Enabled() {
+		hooks.Tracer = tp.Tracer("github.com/gatehouse-dev/gatehouse/gateway")
+	}
+	g, err := server.New(cfg, log, hooks)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
+	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 )
 
 func main() {
@@ -54,7 +55,21 @@ func run() error {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	defer limits.Close()
-	g, err := server.New(cfg, log, server.RateLimitHooks(cfg, limits))
+	hooks := server.RateLimitHooks(cfg, limits)
+	tp, err := tracing.New(context.Background(), cfg.Tracing)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(ctx) // exports the spans still queued
+	}()
+	if tp.Enabled() {
+		hooks.Tracer = tp.Tracer("github.com/gatehouse-dev/gatehouse/gateway")
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service", cfg.Tracing.ServiceName)
+	}
+	g, err := server.New(cfg, log, hooks)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ type Config struct {
 type Principal struct {
 	Subject string
 	KeyID   string    // "" for shared-secret tokens
+	Alg     string    // the algorithm the signature was verified with (a jwa constant)
 	Expiry  time.Time // exp; the cache keeps the token until Expiry+Leeway
 }
 
@@ -263,7 +264,9 @@ func (a *Authenticator) verify(ctx context.Context, token string, now time.Time)
 	if err != nil {
 		return Principal{}, errMalformed
 	}
-	return a.claims(payload, kid, now)
+	p, err := a.claims(payload, kid, now)
+	p.Alg = string(alg) // alg was checked against a key's pinned algorithm, or is HS256
+	return p, err
 }
 
 // claimNames are the registered claims (RFC 7519 section 4.1); a claim that

@@ -13,6 +13,9 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Errors returned by Key.
@@ -46,6 +49,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now is the clock of MinRefreshInterval; nil means time.Now.
 	Now func() time.Time
+	// Tracer, when set, records each fetch as a "jwks.fetch" span: a child
+	// of the verification whose unknown kid started it, a root span for
+	// the first and the scheduled fetches. nil: no spans.
+	Tracer trace.Tracer
 }
 
 // Store holds the last good key set. It is safe for concurrent use.
@@ -117,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Start(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
 	for {
-		f, _, _ := s.join("start", false)
+		f, _, _ := s.join("start", false, trace.SpanContext{})
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -172,7 +179,7 @@ func (s *Store) Key(ctx context.Context, kid string) (Key, error) {
 		return k, nil
 	}
 	for attempt := 0; ; attempt++ {
-		f, own, lastErr := s.join("unknown kid", true)
+		f, own, lastErr := s.join("unknown kid", true, trace.SpanContextFromContext(ctx))
 		if f == nil {
 			// No new fetch allowed yet; one that ended since our first
 			// look may have brought kid.
@@ -212,7 +219,7 @@ func unknown(err error) error {
 // limited (a fetch for an unknown kid), a new fetch starts only if none
 // started for that reason in the last MinRefreshInterval; otherwise join
 // returns a nil flight and the error of the last fetch that ended.
-func (s *Store) join(cause string, limited bool) (f *flight, own bool, lastErr error) {
+func (s *Store) join(cause string, limited bool, parent trace.SpanContext) (f *flight, own bool, lastErr error) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,16 +234,32 @@ func (s *Store) join(cause string, limited bool) (f *flight, own bool, lastErr e
 	}
 	f = &flight{done: make(chan struct{})}
 	s.inflight = f
-	go s.run(f, cause)
+	go s.run(f, cause, parent)
 	return f, true, nil
 }
 
 // run performs f, detached from every caller (one impatient client must
 // not cancel the fetch the others wait for) and bounded by FetchTimeout.
-func (s *Store) run(f *flight, cause string) {
+func (s *Store) run(f *flight, cause string, parent trace.SpanContext) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.FetchTimeout)
+	var span trace.Span
+	if s.cfg.Tracer != nil {
+		if parent.IsValid() {
+			ctx = trace.ContextWithSpanContext(ctx, parent)
+		}
+		ctx, span = s.cfg.Tracer.Start(ctx, "jwks.fetch", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("url.full", s.cfg.URL), attribute.String("gatehouse.jwks.cause", cause)))
+	}
 	err := s.fetch(ctx)
 	cancel()
+	if span != nil {
+		if err != nil {
+			span.SetStatus(codes.Error, "fetch failed")
+		} else if m := s.keys.Load(); m != nil {
+			span.SetAttributes(attribute.Int("gatehouse.jwks.keys", len(*m)))
+		}
+		span.End()
+	}
 	if err != nil && cause != "start" {
 		s.cfg.Logger.Warn("jwks fetch failed; keeping the last good keys", "url", s.cfg.URL, "cause", cause, "error", err.Error())
 	}
@@ -257,7 +280,7 @@ func (s *Store) refreshLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			f, _, _ := s.join("scheduled", false)
+			f, _, _ := s.join("scheduled", false, trace.SpanContext{})
 			<-f.done
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // localPrincipal is the Locals key of the verified *authn.Principal. A
@@ -64,8 +66,20 @@ func (g *Gateway) authenticate(c *fiber.Ctx) error {
 // with an attacker (a NAT) keeps working with the token they hold. Like
 // fail2ban, but for the tokens that cost work only.
 func (g *Gateway) verifyToken(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, tok []byte, extractErr error, now time.Time) (*authn.Principal, error) {
+	if g.tracer != nil {
+		return g.verifyTokenTraced(ctx, h, peer, tok, extractErr, now)
+	}
+	return g.checkToken(ctx, h, peer, tok, extractErr, now, nil)
+}
+
+// checkToken is verifyToken without its span; cached, when not nil, is set
+// to whether the verified-token cache answered.
+func (g *Gateway) checkToken(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, tok []byte, extractErr error, now time.Time, cached *bool) (*authn.Principal, error) {
 	if extractErr == nil {
 		if p, ok := g.Authn.Cached(tok, now); ok {
+			if cached != nil {
+				*cached = true
+			}
 			return p, nil
 		}
 	}
@@ -145,4 +159,35 @@ func quoteSafe(s string) string {
 
 func notReady() *problem.Details {
 	return problem.New(fiber.StatusServiceUnavailable, "not-ready", "Service Unavailable", "The gateway has not loaded Better Auth's signing keys yet.")
+}
+
+// verifyTokenTraced is verifyToken in an "authn.verify" span that says
+// whether the verified-token cache answered, the algorithm of a verified
+// token and the outcome: valid, a refused token's reason
+// (authn.TokenError.Reason), no_token, keys_unavailable or over_budget.
+// Never the token, a claim, the key id or the user.
+func (g *Gateway) verifyTokenTraced(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, tok []byte, extractErr error, now time.Time) (*authn.Principal, error) {
+	ctx, span := g.tracer.Start(ctx, "authn.verify")
+	defer span.End()
+	var cached bool
+	p, err := g.checkToken(ctx, h, peer, tok, extractErr, now, &cached)
+	outcome := "valid"
+	var te *authn.TokenError
+	switch {
+	case err == nil:
+		span.SetAttributes(attribute.String("gatehouse.token.alg", p.Alg))
+	case errors.As(err, &te):
+		outcome = te.Reason
+	case errors.Is(err, authn.ErrNoToken):
+		outcome = "no_token"
+	case errors.Is(err, authn.ErrKeysUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		outcome = "keys_unavailable"
+	default:
+		outcome = "over_budget" // failureBudget's 429
+	}
+	span.SetAttributes(attribute.Bool("gatehouse.token.cache_hit", cached), attribute.String("gatehouse.token.outcome", outcome))
+	if err != nil && outcome != "over_budget" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	return p, err
 }

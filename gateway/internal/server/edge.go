@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Edge is the gateway's outermost handler. It does in one pass what
@@ -19,11 +20,15 @@ import (
 // any error through the app's error handler, then count the request and
 // log its access line (with the user Subject reports, if any).
 //
+// With a tracer it also opens the request's server span, continuing the
+// client's traceparent (see traceRequest), and the access line carries the
+// trace id.
+//
 // It is exported for gateway-bench, whose baseline proxy runs the same edge
 // without authentication.
-func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver) fiber.Handler {
+func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver, tracer trace.Tracer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		edge(c, log, metrics, clients, nextRecovered, true)
+		edge(c, log, metrics, clients, tracer, nextRecovered, true)
 		return nil
 	}
 }
@@ -32,9 +37,13 @@ func Edge(log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver)
 // request that never reached Fiber's router (answerOutsideHandlers): its
 // route is "unmatched" and a method Fiber does not know is counted as
 // OTHER, so that neither label takes a client's raw bytes.
-func edge(c *fiber.Ctx, log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver, next func(*fiber.Ctx) error, routed bool) {
+func edge(c *fiber.Ctx, log *slog.Logger, metrics *observe.Metrics, clients clientip.Resolver, tracer trace.Tracer, next func(*fiber.Ctx) error, routed bool) {
 	start := c.Context().Time() // taken by fasthttp as the request began
 	id := observe.AssignRequestID(c)
+	var span trace.Span
+	if tracer != nil {
+		span = traceRequest(c, tracer, start)
+	}
 	h := &c.Response().Header
 	for _, kv := range securityHeaderValues {
 		h.SetCanonical(kv[0], kv[1])
@@ -57,6 +66,11 @@ func edge(c *fiber.Ctx, log *slog.Logger, metrics *observe.Metrics, clients clie
 		method = "OTHER"
 	}
 	metrics.Observe(method, label, status, d)
+	var traceID string
+	if span != nil {
+		endRequestSpan(span, method, label, status, id, end)
+		traceID = span.SpanContext().TraceID().String()
+	}
 	sub, _ := Subject(c)
 	observe.LogAccess(c.UserContext(), log, &observe.Access{
 		RequestID: id,
@@ -64,6 +78,7 @@ func edge(c *fiber.Ctx, log *slog.Logger, metrics *observe.Metrics, clients clie
 		Route:     route,
 		Path:      c.Path(),
 		UserID:    sub,
+		TraceID:   traceID,
 		Status:    status,
 		Bytes:     len(c.Response().Body()),
 		Latency:   d,

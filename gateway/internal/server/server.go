@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Hooks are optional middleware (they call c.Next to let a request on).
@@ -43,6 +44,9 @@ type Hooks struct {
 	// Failures, when set, is the failure budget of each client address:
 	// see verifyToken.
 	Failures *ratelimit.Limiter
+	// Tracer, when set, traces requests (see Edge, verifyToken, the JWKS
+	// fetches and the upstream calls); nil, tracing off, costs nothing.
+	Tracer trace.Tracer
 }
 
 // Gateway is a configured, not yet running gateway.
@@ -61,6 +65,8 @@ type Gateway struct {
 	clients clientip.Resolver
 	// failures is Hooks.Failures (nil: no failure budget).
 	failures *ratelimit.Limiter
+	// tracer is Hooks.Tracer (nil: tracing off).
+	tracer trace.Tracer
 	// crossOrigin guards tokens from the cookie (checkCookieOrigin).
 	crossOrigin *http.CrossOriginProtection
 	cfg         config.Config
@@ -76,7 +82,7 @@ type Gateway struct {
 // New builds the gateway for cfg. Nothing is fetched or served until Run.
 func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{cfg: cfg, log: log, ctx: ctx, cancel: cancel, failures: hooks.Failures}
+	g := &Gateway{cfg: cfg, log: log, ctx: ctx, cancel: cancel, failures: hooks.Failures, tracer: hooks.Tracer}
 	var err error
 	g.Keys, err = jwks.New(ctx, jwks.Config{
 		URL:                cfg.JWKSURL,
@@ -86,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		FetchTimeout:       cfg.JWKSFetchTimeout,
 		Algorithms:         cfg.Algorithms,
 		Logger:             log,
+		Tracer:             hooks.Tracer,
 	})
 	if err != nil {
 		cancel()
@@ -125,7 +132,7 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 	g.clients = clientip.Resolver{Hops: cfg.TrustedProxyHops}
 	px := &proxy.Proxy{
 		Tasks: upstream(cfg.TasksURL), Auth: upstream(cfg.AuthURL), Keys: cfg.IdentityKeys,
-		Clients: g.clients,
+		Clients: g.clients, Tracer: hooks.Tracer,
 	}
 	g.App = g.routes(px, hooks)
 	g.drain = drain.New(g.App)
@@ -152,9 +159,9 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 	app.Server().ExpectHandler = g.expectContinue
 	metrics := observe.NewMetrics("gateway")
 
-	app.Use(Edge(g.log, metrics, g.clients))
+	app.Use(Edge(g.log, metrics, g.clients, g.tracer))
 	answerOutsideHandlers(app, func(c *fiber.Ctx, err error) {
-		edge(c, g.log, metrics, g.clients, func(*fiber.Ctx) error { return err }, false)
+		edge(c, g.log, metrics, g.clients, g.tracer, func(*fiber.Ctx) error { return err }, false)
 	})
 	if len(cfg.CORSAllowedOrigins) > 0 {
 		app.Use(corsForAllowedOriginsOnly(cors.New(cors.Config{
