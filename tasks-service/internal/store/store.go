@@ -66,9 +66,6 @@ type DB struct {
 	tracer trace.Tracer
 	// roleSwitchFailed is called when Postgres refuses SET LOCAL ROLE.
 	roleSwitchFailed func()
-	// gate admits the pool's size of statements, first come first served
-	// (see Tasks.run); nil with an unbounded pool.
-	gate chan struct{}
 }
 
 // Option configures a DB.
@@ -91,9 +88,6 @@ func New(db *bun.DB, role string, opts ...Option) *DB {
 	d := &DB{db: db, role: role, janitorRole: migrations.JanitorRole(role)}
 	for _, o := range opts {
 		o(d)
-	}
-	if n := db.Stats().MaxOpenConnections; n > 0 {
-		d.gate = make(chan struct{}, n)
 	}
 	return d
 }
@@ -140,24 +134,7 @@ type Tasks struct {
 
 // run sends the prelude and q in one message and scans the rows of q into
 // dest (a pointer to a slice, or nil). Errors come back translated.
-//
-// Statements wait for the pool in the order they come, at a gate of the
-// pool's size: database/sql hands a freed connection to a random waiter
-// (connRequestSet.TakeRandom), so with more requests than connections some
-// wait many turns while later ones pass them; a channel serves its waiting
-// senders first come, first served. In make bench-stack (64 connections,
-// pool of 20, 16 rounds) the full path's p99 was 0.78x with the gate for
-// list (per-round quartiles 0.73-1.04x) and 0.79x for create (0.66-0.99x),
-// throughput unchanged.
 func (s *Tasks) run(ctx context.Context, dest any, q schema.QueryAppender) error {
-	if gate := s.dbh.gate; gate != nil {
-		select {
-		case gate <- struct{}{}:
-			defer func() { <-gate }()
-		case <-ctx.Done():
-			return translate(ctx.Err()) // as database/sql's wait for a connection would
-		}
-	}
 	b, err := appendStatementTimeout(ctx, make([]byte, 0, 64+len(s.prelude)))
 	if err != nil {
 		return err
