@@ -238,6 +238,10 @@ func runSuite(t *testing.T, cfg stackConfig) {
 	t.Run("odd request-targets are verified as sent", func(t *testing.T) { testRawTargets(t, s, aliceJWT) })
 	t.Run("the tasks service reads every head the gateway forwards", func(t *testing.T) { testHeadLimits(t, s, aliceJWT) })
 
+	t.Run("one request is one trace from the client's traceparent into the SQL, with nothing secret", func(t *testing.T) {
+		testOneTrace(t, s, alice, aliceJWT, cfg.alg)
+	})
+
 	t.Run("CORS and origins", func(t *testing.T) {
 		anon := newClient(t, s.gatewayURL, false)
 		r := anon.do("OPTIONS", "/api/tasks", nil, "Origin", trustedOrigin,

@@ -67,7 +67,7 @@ func run() error {
 	}()
 	if tp.Enabled() {
 		hooks.Tracer = tp.Tracer("github.com/gatehouse-dev/gatehouse/gateway")
-		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service", cfg.Tracing.ServiceName)
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service_name", cfg.Tracing.ServiceName)
 	}
 	g, err := server.New(cfg, log, hooks)
 	if err != nil {

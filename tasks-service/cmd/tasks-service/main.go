@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if tp.Enabled() {
 		storeOpts = append(storeOpts, store.WithTracing(tp.TracerProvider()))
 		tracer = tp.Tracer("github.com/gatehouse-dev/gatehouse/tasks-service")
-		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service", cfg.Tracing.ServiceName)
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sampler", cfg.Tracing.SamplerName, "service_name", cfg.Tracing.ServiceName)
 	}
 	sdb := store.New(db, cfg.RLSRole, storeOpts...)
 
