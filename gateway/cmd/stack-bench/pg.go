@@ -61,7 +61,20 @@ func (p pgURL) String(appName string) string {
 	return u.String()
 }
 
+// pgConnect connects to p; a server at its max_connections (other clients
+// of a shared server come and go) is retried for up to 10 s.
 func pgConnect(p pgURL, appName string) (*pgConn, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pc, err := pgConnectOnce(p, appName)
+		if err == nil || !strings.Contains(err.Error(), "SQLSTATE 53300") || time.Now().After(deadline) {
+			return pc, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func pgConnectOnce(p pgURL, appName string) (*pgConn, error) {
 	c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
 	if err != nil {
 		return nil, err
