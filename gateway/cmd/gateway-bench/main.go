@@ -7,8 +7,8 @@
 // in short interleaved rounds, and prints requests/s, p50, p99, the
 // pairwise throughput and CPU ratios and the gateway's RSS. When nginx is
 // installed, a plain nginx reverse proxy to the same upstream is a fourth
-// peer; -b runs a second gateway from another build of gateway-bench next
-// to this one (A/B of two gateway versions in one run).
+// peer; -b runs the gateways of other builds of gateway-bench next to this
+// one (A/B of gateway versions in one run).
 //
 //	gateway-bench -rounds 30 -duration 500ms -conns 64
 //	gateway-bench -b /tmp/gateway-bench.old -rounds 60
@@ -44,7 +44,7 @@ func main() {
 	duration := flag.Duration("duration", 500*time.Millisecond, "load time per target and round (capped at 10s)")
 	rounds := flag.Int("rounds", 30, "rounds; targets are interleaved and the median round is reported (1-100)")
 	conns := flag.Int("conns", 64, "concurrent connections")
-	other := flag.String("b", "", "another gateway-bench binary whose gateway runs as \"gateway B\" (A/B of two builds)")
+	other := flag.String("b", "", "other gateway-bench binaries, comma-separated, whose gateways run alongside as \"gateway B\", \"C\"... (A/B of builds)")
 	nginx := flag.String("nginx", "/usr/sbin/nginx", "nginx binary for the nginx peer (skipped when missing; \"\" skips it)")
 	traced := flag.Bool("tracing", true, "also run the gateway with OpenTelemetry tracing on, sampling 1 % and 100 %, exporting to an in-process OTLP/HTTP sink")
 	flag.Parse()
@@ -287,6 +287,10 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string, traced bo
 		"LOG_LEVEL=" + logLevel,
 		"RATE_LIMIT_USER_RPS=" + envOr("BENCH_RATE_LIMIT_USER_RPS", "1000000"),
 		"RATE_LIMIT_USER_BURST=100000",
+		// A short drain, so that the gateway exits (and writes its
+		// BENCH_CPUPROFILE) before stop's 5 s are up.
+		"SHUTDOWN_IDLE_GRACE=100ms",
+		"SHUTDOWN_TIMEOUT=2s",
 	}
 	gw, err := spawn("gateway", gwEnv, "-role", "gateway")
 	if err != nil {
@@ -302,10 +306,12 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string, traced bo
 	edgeT := newTarget("fiber proxy + edge", edge, tokens, conns)
 	gwT := newTarget("gateway (EdDSA JWT)", gw, tokens, conns)
 	targets := []*target{direct, plainT, edgeT, gwT}
-	var gwB, nginxT *target
-	if other != "" {
+	var others []*target
+	var nginxT *target
+	for i, bin := range strings.FieldsFunc(other, func(r rune) bool { return r == ',' }) {
 		// BENCH_CPUPROFILE applies to this build's gateway only.
-		b, err := spawnBinary(other, "gateway B", append(gwEnv, "BENCH_CPUPROFILE="), "-role", "gateway")
+		name := fmt.Sprintf("gateway %c", 'B'+i)
+		b, err := spawnBinary(bin, name, append(gwEnv, "BENCH_CPUPROFILE="), "-role", "gateway")
 		if err != nil {
 			return err
 		}
@@ -313,8 +319,9 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string, traced bo
 		if err := waitReady(b.addr); err != nil {
 			return err
 		}
-		gwB = newTarget("gateway B ("+filepath.Base(other)+")", b, tokens, conns)
-		targets = append(targets, gwB)
+		t := newTarget(name+" ("+filepath.Base(bin)+")", b, tokens, conns)
+		others = append(others, t)
+		targets = append(targets, t)
 	}
 	var traced1, traced100 *target
 	var sink *otlpSink
@@ -429,12 +436,13 @@ func drive(d time.Duration, conns, rounds int, other, nginxBin string, traced bo
 		compare("gateway, tracing 100% / gateway", traced100, gwT, ": every request traced and exported")
 		fmt.Printf("OTLP sink: %d export requests, %.1f MiB received\n", sink.requests.Load(), float64(sink.bytes.Load())/(1<<20))
 	}
-	if gwB != nil {
-		compare("gateway / gateway B", gwT, gwB, ": this build against the other")
-		compare("gateway B / fiber proxy", gwB, plainT, "")
+	for _, t := range others {
+		name, _, _ := strings.Cut(t.name, " (")
+		compare("gateway / "+name, gwT, t, ": this build against "+t.name)
+		compare(name+" / fiber proxy", t, plainT, "")
 	}
 	fmt.Printf("gateway RSS under load: peak sampled %.1f MiB, high-water mark %.1f MiB (target < 40 MiB)\n", float64(peak.Load())/1024, float64(hwm)/1024)
-	for _, t := range []*target{gwT, gwB, traced1, traced100} {
+	for _, t := range append([]*target{gwT, traced1, traced100}, others...) {
 		if t == nil {
 			continue
 		}
