@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/valyala/fasthttp"
 )
 
@@ -33,11 +32,6 @@ type UpstreamConfig struct {
 	// to N-1 s (keepAliveLimit), so the gateway always retires an idle
 	// connection before the upstream closes it.
 	IdleTimeout time.Duration
-	// Deadlines, when set, bounds each exchange on a connection by
-	// Timeout itself (deadline.WrapClient), coarsely and cheaply, instead of
-	// fasthttp's per-request deadlines (three clock reads and two deadline
-	// updates per request).
-	Deadlines *deadline.Watchdog
 }
 
 // DefaultIdleTimeout is how long an idle upstream connection is kept when
@@ -58,8 +52,6 @@ type Upstream struct {
 	origin   string // scheme://host
 	basePath string
 	timeout  time.Duration
-	// connTimeouts: the connections bound their exchanges themselves.
-	connTimeouts bool
 	// idleMax is UpstreamConfig.IdleTimeout; idle is the limit in force,
 	// shortened by the upstream's Keep-Alive header (noteKeepAlive).
 	idleMax time.Duration
@@ -94,12 +86,11 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	up := &Upstream{
-		host:         host,
-		origin:       u.Scheme + "://" + host,
-		basePath:     strings.TrimRight(u.EscapedPath(), "/"),
-		timeout:      cfg.Timeout,
-		connTimeouts: cfg.Deadlines != nil,
-		idleMax:      cfg.IdleTimeout,
+		host:     host,
+		origin:   u.Scheme + "://" + host,
+		basePath: strings.TrimRight(u.EscapedPath(), "/"),
+		timeout:  cfg.Timeout,
+		idleMax:  cfg.IdleTimeout,
 	}
 	up.idle.Store(int64(cfg.IdleTimeout))
 	up.client = &fasthttp.HostClient{
@@ -126,11 +117,7 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 			if err != nil {
 				return nil, err
 			}
-			var nc net.Conn = newConn(c, up, tls)
-			if cfg.Deadlines != nil {
-				nc = cfg.Deadlines.WrapClient(nc, cfg.Timeout)
-			}
-			return nc, nil
+			return newConn(c, up, tls), nil
 		},
 	}
 	return up
@@ -263,12 +250,7 @@ func (u *Upstream) Prepare(req *fasthttp.Request, url []byte) {
 // Do sends req and fills resp. It returns ErrUpstreamTimeout or
 // ErrUpstreamUnavailable (wrapping the cause) on failure.
 func (u *Upstream) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	var err error
-	if u.connTimeouts {
-		err = u.client.Do(req, resp)
-	} else {
-		err = u.client.DoTimeout(req, resp, u.timeout)
-	}
+	err := u.client.DoTimeout(req, resp, u.timeout)
 	if err == nil {
 		u.noteKeepAlive(resp)
 		return nil

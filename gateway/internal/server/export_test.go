@@ -1,6 +1,4 @@
 package server
 
-import "github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
-
-// Watchdog exposes the gateway's deadline watchdog to the tests.
-func (g *Gateway) Watchdog() *deadline.Watchdog { return g.deadlines }
+// Stopped is closed once Close has stopped what New started.
+func (g *Gateway) Stopped() <-chan struct{} { return g.ctx.Done() }

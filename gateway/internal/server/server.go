@@ -20,7 +20,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/authn"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/connlimit"
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/deadline"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/jwks"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
@@ -57,8 +56,6 @@ type Gateway struct {
 	Metrics *fiber.App
 	Keys    *jwks.Store
 	Authn   *authn.Authenticator
-	// deadlines enforces the client and upstream connections' timeouts.
-	deadlines *deadline.Watchdog
 	// drain stops App on SIGTERM without failing a kept-alive client.
 	drain *drain.Server
 	// clients decides the client address and scheme, as the proxy does.
@@ -122,11 +119,10 @@ func New(cfg config.Config, log *slog.Logger, hooks Hooks) (*Gateway, error) {
 		return nil, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err)
 	}
 
-	g.deadlines = deadline.New(deadlineTick(cfg))
 	upstream := func(u *url.URL) *proxy.Upstream {
 		return proxy.NewUpstream(proxy.UpstreamConfig{
 			URL: u, Timeout: cfg.UpstreamTimeout, DialTimeout: cfg.UpstreamDialTimeout, MaxConns: cfg.UpstreamMaxConns,
-			IdleTimeout: cfg.UpstreamIdleTimeout, Deadlines: g.deadlines,
+			IdleTimeout: cfg.UpstreamIdleTimeout,
 		})
 	}
 	g.clients = clientip.Resolver{Hops: cfg.TrustedProxyHops}
@@ -151,10 +147,12 @@ func (g *Gateway) routes(px *proxy.Proxy, hooks Hooks) *fiber.App {
 		// Bodies are read by the handlers, after authentication (readBody).
 		StreamRequestBody: true,
 		ErrorHandler:      g.handleError,
-		// No ReadTimeout, WriteTimeout or IdleTimeout here: Run's listener
-		// applies them per connection (deadline.ServerListener) without
-		// the three clock reads and deadline updates fasthttp would make
-		// per request.
+		// ReadTimeout runs from a request's first byte (a new connection's
+		// from the accept) until the handler starts, streamed body
+		// included; IdleTimeout bounds the wait for the next request.
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout:  cfg.IdleTimeout,
 	})
 	app.Server().ExpectHandler = g.expectContinue
 	metrics := observe.NewMetrics("gateway")
@@ -351,9 +349,7 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	// A connection counts against the caps until its socket is released,
 	// lingering included.
 	ln = connlimit.Listener(ln, connLimits(g.cfg))
-	ln = g.deadlines.ServerListener(linger.Listener(ln, 500*time.Millisecond), deadline.ServerTimeouts{
-		Read: g.cfg.ReadTimeout, Write: g.cfg.WriteTimeout, Idle: g.cfg.IdleTimeout,
-	})
+	ln = linger.Listener(ln, 500*time.Millisecond)
 	go func() {
 		if err := g.Keys.Start(g.ctx); err == nil {
 			g.log.Info("jwks loaded", "url", g.cfg.JWKSURL)
@@ -400,29 +396,13 @@ func (g *Gateway) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	return nil
 }
 
-// Close stops what New started: the deadline watchdog and the key
-// refresher. Run closes the gateway when it returns; a gateway that is
+// Close stops what New started: the key refresher. Run closes the gateway when it returns; a gateway that is
 // never run (a test serving App.Handler directly) must be closed by its
 // owner. Closing twice is harmless.
 func (g *Gateway) Close() {
 	g.closed.Do(func() {
 		g.cancel()
-		g.deadlines.Close()
 	})
-}
-
-// deadlineTick is how often connection deadlines are checked: a twentieth
-// of the shortest timeout (so a timeout fires within 5 % of its length; a
-// client connection's own timeouts start from the last tick's clock), between
-// 5 ms and 100 ms.
-func deadlineTick(cfg config.Config) time.Duration {
-	shortest := cfg.UpstreamTimeout
-	for _, d := range []time.Duration{cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout} {
-		if d > 0 && (shortest <= 0 || d < shortest) {
-			shortest = d
-		}
-	}
-	return min(max(shortest/20, 5*time.Millisecond), 100*time.Millisecond)
 }
 
 // securityHeaderValues are set on every response; the gateway serves an

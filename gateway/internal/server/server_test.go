@@ -559,8 +559,8 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	}
 }
 
-// TestClientTimeouts checks the server-side deadlines, which package
-// deadline enforces: a client trickling its headers (slowloris) is cut off
+// TestClientTimeouts checks the server-side deadlines (fasthttp's
+// ReadTimeout and IdleTimeout): a client trickling its headers (slowloris) is cut off
 // after READ_TIMEOUT, an idle keep-alive connection after IDLE_TIMEOUT, and
 // a connection in steady use is never cut off.
 func TestClientTimeouts(t *testing.T) {
@@ -627,7 +627,7 @@ func TestClientTimeouts(t *testing.T) {
 }
 
 // TestCloseWithoutRun checks that a gateway that is built but never run
-// (as BenchmarkHandler uses it) stops its deadline watchdog on Close.
+// (as BenchmarkHandler uses it) stops its key refresher on Close.
 func TestCloseWithoutRun(t *testing.T) {
 	cfg, err := config.Load(settings.MapEnv(map[string]string{
 		"BETTER_AUTH_URL":   "http://127.0.0.1:1",
@@ -642,16 +642,16 @@ func TestCloseWithoutRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-g.Watchdog().Done():
-		t.Fatal("watchdog stopped before Close")
+	case <-g.Stopped():
+		t.Fatal("stopped before Close")
 	default:
 	}
 	g.Close()
 	g.Close() // harmless
 	select {
-	case <-g.Watchdog().Done():
+	case <-g.Stopped():
 	default:
-		t.Fatal("watchdog still running after Close")
+		t.Fatal("still running after Close")
 	}
 }
 
