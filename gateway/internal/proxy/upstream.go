@@ -46,7 +46,8 @@ const DefaultIdleTimeout = 4 * time.Second
 // connection idle past idleLimit, or closed by the upstream while idle, is
 // found before anything is written on it (conn) and the request goes out on
 // a fresh connection instead; an idempotent request whose connection fails
-// before the first response byte is sent once more (retry).
+// before the first response byte — one closed within peekAfter of its last
+// use, which it does not look at — is sent once more (retry).
 type Upstream struct {
 	host     string
 	origin   string // scheme://host
@@ -139,7 +140,9 @@ const maxAttempts = 3
 //     io.EOF for any read error there; a failed write is a *net.OpError):
 //     the upstream may or may not have processed the request. Only an
 //     idempotent one (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
-//     DELETE) is sent again, once, as nginx's proxy_next_upstream does.
+//     DELETE) is sent again, once, as nginx's proxy_next_upstream does, on
+//     a fresh connection: the idle ones are closed, since the failed one
+//     may have been closed by the upstream unnoticed (peekAfter).
 //   - anything else (a timeout, a response cut short or malformed) is
 //     final.
 func (u *Upstream) retry(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
@@ -150,11 +153,15 @@ func (u *Upstream) retry(req *fasthttp.Request, attempts int, err error) (resetT
 	if attempts > 1 || !idempotent(req) {
 		return false, false
 	}
-	if err == io.EOF {
+	var op *net.OpError
+	if err == io.EOF || errors.As(err, &op) && op.Op == "write" && !op.Timeout() {
+		// An idempotent request skips the peek on a connection reused
+		// soon (peekAfter), so the one that failed may have been closed
+		// while idle, and the pooled ones with it: the retry dials afresh.
+		u.client.CloseIdleConnections()
 		return false, true
 	}
-	var op *net.OpError
-	return false, errors.As(err, &op) && op.Op == "write" && !op.Timeout()
+	return false, false
 }
 
 func idempotent(req *fasthttp.Request) bool {
