@@ -13,7 +13,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -46,29 +45,25 @@ func RequestID() fiber.Handler {
 
 // AssignRequestID does what RequestID does before calling the next
 // handler, for servers that fold their middleware into one handler, and
-// returns the id. The id lives in the request's X-Request-ID header, so
-// assigning one allocates nothing; like Fiber's own c.Get, the returned
-// string is only valid until the handler returns.
+// returns the id (a copy of the request's X-Request-ID header).
 func AssignRequestID(c *fiber.Ctx) string {
 	h := &c.Request().Header
 	raw := h.PeekBytes(hdrRequestID)
 	if !validRequestIDBytes(raw) {
-		var buf [requestIDLen]byte
-		h.SetCanonical(hdrRequestID, appendRequestID(buf[:0]))
+		h.SetCanonical(hdrRequestID, appendRequestID(nil))
 		raw = h.PeekBytes(hdrRequestID)
 	}
 	c.Locals(LocalRequestID, true) // a bool is stored without an allocation
 	c.Response().Header.SetCanonical(hdrRequestID, raw)
-	return utils.UnsafeString(raw)
+	return string(raw)
 }
 
-// RequestIDOf returns the id AssignRequestID gave the request, or "". The
-// string is only valid until the handler returns.
+// RequestIDOf returns the id AssignRequestID gave the request, or "".
 func RequestIDOf(c *fiber.Ctx) string {
 	if assigned, _ := c.Locals(LocalRequestID).(bool); !assigned {
 		return ""
 	}
-	return utils.UnsafeString(c.Request().Header.PeekBytes(hdrRequestID))
+	return string(c.Request().Header.PeekBytes(hdrRequestID))
 }
 
 // AccessLog logs one line per request with id, method, route, path, status,

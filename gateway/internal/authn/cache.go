@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gofiber/fiber/v2/utils"
 )
 
 // tokenCache remembers verified tokens. It is keyed by the token text
@@ -47,8 +45,7 @@ func newTokenCache(max, maxBytes int) *tokenCache {
 // get returns the principal of a cached, unexpired token. The Principal is
 // shared: callers must not modify it.
 func (c *tokenCache) get(token []byte, now time.Time) (*Principal, bool) {
-	// The key is only hashed and compared, never kept: no copy needed.
-	v, ok := c.m.Load(utils.UnsafeString(token))
+	v, ok := c.m.Load(string(token))
 	if !ok {
 		return nil, false
 	}

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -26,7 +25,7 @@ type Resolver struct {
 }
 
 // Of returns the client address of a request with headers h that arrived
-// from peer. It does not allocate.
+// from peer.
 func (r Resolver) Of(h *fasthttp.RequestHeader, peer net.IP) netip.Addr {
 	p, _ := netip.AddrFromSlice(peer)
 	p = p.Unmap()
@@ -65,8 +64,7 @@ func parse(entry []byte) (netip.Addr, bool) {
 	if len(entry) == 0 || len(entry) > 64 {
 		return netip.Addr{}, false
 	}
-	// netip keeps no reference to s (zones are interned copies).
-	s := utils.UnsafeString(entry)
+	s := string(entry)
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap(), true
 	}

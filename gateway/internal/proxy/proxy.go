@@ -9,7 +9,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -66,17 +65,15 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 
 // tasksRequest builds ToTasks's upstream request, signature included.
 func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Request {
-	var ubuf [512]byte
-	url := p.Tasks.AppendURL(ubuf[:0], path, c.Request().URI().QueryString())
+	url := p.Tasks.AppendURL(nil, path, c.Request().URI().QueryString())
 	req := p.build(c, p.Tasks, url, DropCredentials)
-	var sbuf [128]byte
-	sig := p.Keys.AppendSign(sbuf[:0], identity.Request{
+	sig := p.Keys.AppendSign(nil, identity.Request{
 		Method:     c.Method(),
-		Target:     utils.UnsafeString(url[p.Tasks.OriginLen():]),
+		Target:     string(url[p.Tasks.OriginLen():]),
 		UserID:     sub,
 		BodySHA256: identity.HashBody(req.Body()),
 	}, c.Context().Time()) // the request's arrival, as authentication saw it
-	req.Header.SetCanonical(hdrUserID, utils.UnsafeBytes(sub)) // copied, never written
+	req.Header.SetCanonical(hdrUserID, []byte(sub))
 	req.Header.SetCanonical(hdrSignature, sig)
 	return req
 }
@@ -85,8 +82,7 @@ func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Re
 // cookies as received (hygiene aside), and returns every Set-Cookie.
 func (p *Proxy) ToAuth(c *fiber.Ctx) error {
 	uri := c.Request().URI()
-	var ubuf [512]byte
-	req := p.build(c, p.Auth, p.Auth.AppendURL(ubuf[:0], uri.PathOriginal(), uri.QueryString()), 0)
+	req := p.build(c, p.Auth, p.Auth.AppendURL(nil, uri.PathOriginal(), uri.QueryString()), 0)
 	defer fasthttp.ReleaseRequest(req)
 	return p.forward(c, p.Auth, req, "better-auth")
 }
@@ -106,15 +102,14 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, url)
 	if ip := p.Clients.Of(&src.Header, c.Context().RemoteIP()); ip.IsValid() {
-		var buf [64]byte
-		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(buf[:0]))
+		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(nil))
 	}
 	req.Header.SetCanonical(hdrForwardedProto, p.Clients.Scheme(&src.Header, c.Context().IsTLS()))
 	if host := src.Header.Host(); len(host) > 0 {
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
 	if id := observe.RequestIDOf(c); id != "" {
-		req.Header.SetCanonical(hdrRequestID, utils.UnsafeBytes(id))
+		req.Header.SetCanonical(hdrRequestID, []byte(id))
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)

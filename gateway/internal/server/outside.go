@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,7 +27,7 @@ func answerOutsideHandlers(app *fiber.App, answer func(c *fiber.Ctx, err error))
 	srv := app.Server()
 	routed := srv.Handler
 	srv.Handler = func(fctx *fasthttp.RequestCtx) {
-		if knownMethod(utils.UnsafeString(fctx.Request.Header.Method())) {
+		if knownMethod(string(fctx.Request.Header.Method())) {
 			routed(fctx)
 			return
 		}
