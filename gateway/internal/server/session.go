@@ -16,10 +16,14 @@ func (g *Gateway) newSessions() (*session.Exchanger, error) {
 	if !g.cfg.Session.Enabled {
 		return nil, nil
 	}
+	verify := g.Authn.VerifyAt
+	if g.tracer != nil {
+		verify = g.verifyExchangedToken
+	}
 	s, err := session.New(session.Config{
 		Settings:    g.cfg.Session,
 		TokenURL:    strings.TrimRight(g.cfg.AuthURL.String(), "/") + "/api/auth/token",
-		Verify:      g.Authn.VerifyAt,
+		Verify:      verify,
 		IdleTimeout: g.cfg.UpstreamIdleTimeout,
 		Log:         g.log,
 	})
