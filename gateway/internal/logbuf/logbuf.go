@@ -1,6 +1,9 @@
 // Package logbuf buffers log output: a bufio.Writer under a lock, flushed
 // every interval, so that the access log costs one write system call per
-// flush instead of one per request.
+// flush instead of one per request. Measured with gateway-bench -b against
+// a build writing each line straight to stdout: 0.91x the gateway's CPU
+// per request (the gateway alone; under 2 % of the full path's CPU, of
+// which the gateway is about a seventh).
 package logbuf
 
 import (
