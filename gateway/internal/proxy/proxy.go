@@ -134,16 +134,22 @@ func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request, name 
 // context goes upstream in traceparent. The span says which upstream, the
 // method and the status: no path, header or body.
 func (p *Proxy) forwardTraced(c *fiber.Ctx, up *Upstream, req *fasthttp.Request, name string) error {
-	ctx, span := p.Tracer.Start(c.UserContext(), "upstream "+name, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
+	ctx, span := p.Tracer.Start(c.UserContext(), "upstream "+name, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	recording := span.IsRecording() // unsampled: only the traceparent goes upstream
+	if recording {
+		span.SetAttributes(
 			attribute.String("server.address", up.host),
 			attribute.String("http.request.method", string(req.Header.Method())),
-		))
-	defer span.End()
+		)
+	}
 	tracing.Inject(ctx, &req.Header)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	if err := up.Do(req, resp); err != nil {
+		if !recording {
+			return err
+		}
 		msg := "unavailable"
 		if errors.Is(err, ErrUpstreamTimeout) {
 			msg = "timeout"
@@ -151,10 +157,12 @@ func (p *Proxy) forwardTraced(c *fiber.Ctx, up *Upstream, req *fasthttp.Request,
 		span.SetStatus(codes.Error, msg)
 		return err
 	}
-	status := resp.StatusCode()
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, strconv.Itoa(status))
+	if recording {
+		status := resp.StatusCode()
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 {
+			span.SetStatus(codes.Error, strconv.Itoa(status))
+		}
 	}
 	CopyResponse(c.Response(), resp)
 	return nil

@@ -171,6 +171,9 @@ func (g *Gateway) verifyTokenTraced(ctx context.Context, h *fasthttp.RequestHead
 	defer span.End()
 	var cached bool
 	p, err := g.checkToken(ctx, h, peer, tok, extractErr, now, &cached)
+	if !span.IsRecording() {
+		return p, err
+	}
 	outcome := "valid"
 	var te *authn.TokenError
 	switch {

@@ -34,8 +34,13 @@ func traceRequest(c *fiber.Ctx, tracer trace.Tracer, start time.Time) trace.Span
 // endRequestSpan names and ends span: method (already bounded to the
 // methods Fiber knows, or OTHER) and the route pattern, the status and the
 // request id. Never the path: the compatibility routes put the user id in
-// it. Strings that alias the request's buffers are copied.
+// it. Strings that alias the request's buffers are copied. An unsampled
+// span is only ended.
 func endRequestSpan(span trace.Span, method, route string, status int, requestID string, end time.Time) {
+	if !span.IsRecording() { // not sampled: nothing to name or describe
+		span.End()
+		return
+	}
 	method = strings.Clone(method)
 	span.SetName(method + " " + route)
 	span.SetAttributes(

@@ -139,3 +139,34 @@ func TestTracingOffPassesTraceContext(t *testing.T) {
 		}
 	}
 }
+
+// TestTracingUnsampled: a request the sampler leaves out (here the
+// client's unsampled traceparent under the default parent-based sampler)
+// records no span, yet the trace goes on: the tasks service receives a
+// traceparent in the client's trace, still unsampled, and the access line
+// carries the trace id.
+func TestTracingUnsampled(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	var logs testenv.Logs
+	h := startWith(t, nil, server.Hooks{Tracer: tp.Tracer("test")}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h.waitReady(t)
+	unsampled := "00-" + clientTraceID + "-" + clientSpanID + "-00"
+	r := h.do(t, req("GET", "/api/tasks", "Authorization: Bearer "+h.token("u1"), "Traceparent: "+unsampled))
+	if r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	got := h.tasks.requests()
+	tp0 := got[0].Header.Get("Traceparent")
+	if len(got) != 1 || !strings.HasPrefix(tp0, "00-"+clientTraceID+"-") || !strings.HasSuffix(tp0, "-00") || strings.Contains(tp0, clientSpanID) {
+		t.Fatalf("upstream traceparent %q, want the client's trace, a new span, unsampled", tp0)
+	}
+	for _, s := range rec.Ended() {
+		if s.SpanContext().TraceID().String() == clientTraceID {
+			t.Errorf("unsampled request recorded span %q", s.Name())
+		}
+	}
+	if lines := logs.Records(t, "request"); lines[len(lines)-1]["trace_id"] != clientTraceID {
+		t.Errorf("access line %v lacks the trace id", lines[len(lines)-1])
+	}
+}
