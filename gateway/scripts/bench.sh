@@ -13,7 +13,7 @@ echo
 echo "== go test -bench: one request through the handler (no client socket) vs Fiber's proxy"
 go test -run '^$' -bench 'BenchmarkHandler' -benchtime 2s -benchmem ./internal/server/
 echo
-echo "== load run: upstream direct vs unauthenticated Fiber proxy vs gateway"
+echo "== load run: upstream direct vs unauthenticated Fiber proxy vs gateway (tracing off, and on at 1 % and 100 % sampling)"
 go build -o "${TMPDIR:-/tmp}/gateway-bench.$$" ./cmd/gateway-bench
 trap 'rm -f "${TMPDIR:-/tmp}/gateway-bench.$$"' EXIT
 "${TMPDIR:-/tmp}/gateway-bench.$$" "$@"

@@ -121,6 +121,11 @@ func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request, name 
 	if p.Tracer != nil {
 		return p.forwardTraced(c, up, req, name)
 	}
+	return p.forwardPlain(c, up, req)
+}
+
+// forwardPlain sends req to up and copies the answer to c's response.
+func (p *Proxy) forwardPlain(c *fiber.Ctx, up *Upstream, req *fasthttp.Request) error {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	if err := up.Do(req, resp); err != nil {
@@ -134,7 +139,15 @@ func (p *Proxy) forward(c *fiber.Ctx, up *Upstream, req *fasthttp.Request, name 
 // context goes upstream in traceparent. The span says which upstream, the
 // method and the status: no path, header or body.
 func (p *Proxy) forwardTraced(c *fiber.Ctx, up *Upstream, req *fasthttp.Request, name string) error {
-	ctx, span := p.Tracer.Start(c.UserContext(), "upstream "+name, trace.WithSpanKind(trace.SpanKindClient))
+	ctx := c.UserContext()
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		// An unsampled request (OTEL_TRACES_SAMPLER decides per trace):
+		// no child span would be recorded; the request span's context
+		// goes upstream, so the trace and its sampled flag go on.
+		tracing.Inject(ctx, &req.Header)
+		return p.forwardPlain(c, up, req)
+	}
+	ctx, span := p.Tracer.Start(ctx, "upstream "+name, trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	recording := span.IsRecording() // unsampled: only the traceparent goes upstream
 	if recording {

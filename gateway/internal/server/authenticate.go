@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // localPrincipal is the Locals key of the verified *authn.Principal. A
@@ -66,7 +67,9 @@ func (g *Gateway) authenticate(c *fiber.Ctx) error {
 // with an attacker (a NAT) keeps working with the token they hold. Like
 // fail2ban, but for the tokens that cost work only.
 func (g *Gateway) verifyToken(ctx context.Context, h *fasthttp.RequestHeader, peer net.IP, tok []byte, extractErr error, now time.Time) (*authn.Principal, error) {
-	if g.tracer != nil {
+	// The samplers OTEL_TRACES_SAMPLER offers decide per trace: under an
+	// unsampled request span no child would be recorded either.
+	if g.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
 		return g.verifyTokenTraced(ctx, h, peer, tok, extractErr, now)
 	}
 	return g.checkToken(ctx, h, peer, tok, extractErr, now, nil)
