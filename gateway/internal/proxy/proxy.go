@@ -31,14 +31,18 @@ type Proxy struct {
 	Tracer trace.Tracer
 }
 
-// Header names in fasthttp's canonical spelling, for SetCanonical.
+// Header names in fasthttp's canonical spelling, for SetCanonical and (the
+// string values) Set.
+const (
+	headerUserID    = "X-User-Id"
+	headerRequestID = "X-Request-Id"
+)
+
 var (
-	hdrUserID         = []byte("X-User-Id")
 	hdrSignature      = []byte("X-Identity-Signature")
 	hdrForwardedFor   = []byte("X-Forwarded-For")
 	hdrForwardedProto = []byte("X-Forwarded-Proto")
 	hdrForwardedHost  = []byte("X-Forwarded-Host")
-	hdrRequestID      = []byte("X-Request-Id")
 )
 
 // MaxAddedHeadBytes bounds how much longer ToTasks makes a client's request
@@ -65,15 +69,17 @@ func (p *Proxy) ToTasks(c *fiber.Ctx, sub string, path []byte) error {
 
 // tasksRequest builds ToTasks's upstream request, signature included.
 func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Request {
-	url := p.Tasks.AppendURL(nil, path, c.Request().URI().QueryString())
+	var ubuf [512]byte // the usual URL fits; AppendURL grows past it
+	url := p.Tasks.AppendURL(ubuf[:0], path, c.Request().URI().QueryString())
 	req := p.build(c, p.Tasks, url, DropCredentials)
-	sig := p.Keys.AppendSign(nil, identity.Request{
+	var sbuf [128]byte
+	sig := p.Keys.AppendSign(sbuf[:0], identity.Request{
 		Method:     c.Method(),
 		Target:     string(url[p.Tasks.OriginLen():]),
 		UserID:     sub,
 		BodySHA256: identity.HashBody(req.Body()),
 	}, c.Context().Time()) // the request's arrival, as authentication saw it
-	req.Header.SetCanonical(hdrUserID, []byte(sub))
+	req.Header.Set(headerUserID, sub) // Set and SetCanonical copy their arguments
 	req.Header.SetCanonical(hdrSignature, sig)
 	return req
 }
@@ -82,7 +88,8 @@ func (p *Proxy) tasksRequest(c *fiber.Ctx, sub string, path []byte) *fasthttp.Re
 // cookies as received (hygiene aside), and returns every Set-Cookie.
 func (p *Proxy) ToAuth(c *fiber.Ctx) error {
 	uri := c.Request().URI()
-	req := p.build(c, p.Auth, p.Auth.AppendURL(nil, uri.PathOriginal(), uri.QueryString()), 0)
+	var ubuf [512]byte
+	req := p.build(c, p.Auth, p.Auth.AppendURL(ubuf[:0], uri.PathOriginal(), uri.QueryString()), 0)
 	defer fasthttp.ReleaseRequest(req)
 	return p.forward(c, p.Auth, req, "better-auth")
 }
@@ -102,14 +109,15 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	req.Header.SetMethodBytes(src.Header.Method())
 	up.Prepare(req, url)
 	if ip := p.Clients.Of(&src.Header, c.Context().RemoteIP()); ip.IsValid() {
-		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(nil))
+		var buf [64]byte
+		req.Header.SetCanonical(hdrForwardedFor, ip.AppendTo(buf[:0]))
 	}
 	req.Header.SetCanonical(hdrForwardedProto, p.Clients.Scheme(&src.Header, c.Context().IsTLS()))
 	if host := src.Header.Host(); len(host) > 0 {
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
 	if id := observe.RequestIDOf(c); id != "" {
-		req.Header.SetCanonical(hdrRequestID, []byte(id))
+		req.Header.Set(headerRequestID, id)
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)
