@@ -177,25 +177,31 @@ func (g *Gateway) verifyTokenTraced(ctx context.Context, h *fasthttp.RequestHead
 	if !span.IsRecording() {
 		return p, err
 	}
-	outcome := "valid"
-	var te *authn.TokenError
-	switch {
-	case err == nil:
-		span.SetAttributes(attribute.String("gatehouse.token.alg", p.Alg))
-	case errors.As(err, &te):
-		outcome = te.Reason
-	case errors.Is(err, authn.ErrNoToken):
-		outcome = "no_token"
-	case errors.Is(err, authn.ErrKeysUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		outcome = "keys_unavailable"
-	default:
-		outcome = "over_budget" // failureBudget's 429
-	}
+	outcome := verifyOutcome(span, p, err)
 	span.SetAttributes(attribute.Bool("gatehouse.token.cache_hit", cached), attribute.String("gatehouse.token.outcome", outcome))
 	if err != nil && outcome != "over_budget" {
 		span.SetStatus(codes.Error, outcome)
 	}
 	return p, err
+}
+
+// verifyOutcome names how a verification ended, for the authn.verify span,
+// and records a verified token's algorithm on it.
+func verifyOutcome(span trace.Span, p *authn.Principal, err error) string {
+	var te *authn.TokenError
+	switch {
+	case err == nil:
+		span.SetAttributes(attribute.String("gatehouse.token.alg", p.Alg))
+		return "valid"
+	case errors.As(err, &te):
+		return te.Reason
+	case errors.Is(err, authn.ErrNoToken):
+		return "no_token"
+	case errors.Is(err, authn.ErrKeysUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "keys_unavailable"
+	default:
+		return "over_budget" // failureBudget's 429
+	}
 }
 
 // verifyExchangedToken is session mode's verification of the JWT an
@@ -206,14 +212,8 @@ func (g *Gateway) verifyExchangedToken(ctx context.Context, tok []byte, now time
 	ctx, span := g.tracer.Start(ctx, "authn.verify")
 	defer span.End()
 	p, err := g.Authn.VerifyAt(ctx, tok, now)
-	outcome := "valid"
-	var te *authn.TokenError
-	switch {
-	case err == nil:
-		span.SetAttributes(attribute.String("gatehouse.token.alg", p.Alg))
-	case errors.As(err, &te):
-		outcome = te.Reason
-	default:
+	outcome := verifyOutcome(span, p, err)
+	if outcome == "over_budget" { // VerifyAt knows no budget: any other error is the keys'
 		outcome = "keys_unavailable"
 	}
 	span.SetAttributes(attribute.String("gatehouse.token.source", "session"), attribute.String("gatehouse.token.outcome", outcome))
