@@ -51,9 +51,9 @@ var (
 // 64 bytes), X-Forwarded-For, -Proto and the name of -Host, a generated
 // X-Request-Id, the Content-Length and default Content-Type fasthttp
 // writes for a body, and with tracing on a Traceparent (70 bytes) where the
-// client sent none (a client's Tracestate is replaced by at most itself). The gateway's configuration keeps a client head plus
-// this within identity.MaxHeadBytes; TestAddedHeadBytes measures the worst
-// case.
+// client sent none (a client's Tracestate is replaced by at most itself).
+// The gateway's configuration keeps a client head plus this within
+// identity.MaxHeadBytes; TestAddedHeadBytes measures the worst case.
 const MaxAddedHeadBytes = 1 << 10
 
 // ToTasks forwards c to the tasks service at path (the canonical raw path,
