@@ -22,12 +22,17 @@ type Access struct {
 
 // LogAccess writes a's line, msg "request", at level INFO (ERROR for a 5xx
 // status): time, level, msg, the logger's attributes, request_id, method,
-// route, path, status, latency_ms, bytes, and user_id and trace_id when set.
+// route, path, status, latency_us (whole microseconds), bytes, and user_id
+// and trace_id when set.
 //
 // It goes through the logger's handler like any other record (slog's
-// JSONHandler for NewLogger). A direct encoder of these lines, about ten
-// times cheaper per line in isolation, made no difference to the gateway's
-// throughput (gateway-bench, A/B of both builds), so it was removed.
+// JSONHandler for NewLogger), built so that the handler does the least
+// work: one AddAttrs call (a record holds five attributes inline, so a
+// second call would allocate a second time) and the latency as an integer
+// (JSONHandler encodes a float through encoding/json). BenchmarkLogAccess:
+// 0.75 µs and 1 allocation a line, against 1.03 µs and 3 with a float
+// latency_ms and three AddAttrs calls; gateway-bench, A/B in one run: 2-3 %
+// more gateway throughput.
 func LogAccess(ctx context.Context, log *slog.Logger, a *Access) {
 	level := slog.LevelInfo
 	if a.Status >= 500 {
@@ -40,21 +45,25 @@ func LogAccess(ctx context.Context, log *slog.Logger, a *Access) {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	r := slog.NewRecord(t, level, "request", 0)
-	r.AddAttrs(
+	attrs := [9]slog.Attr{
 		slog.String("request_id", a.RequestID),
 		slog.String("method", a.Method),
 		slog.String("route", a.Route),
 		slog.String("path", a.Path),
 		slog.Int("status", a.Status),
-		slog.Float64("latency_ms", float64(a.Latency.Microseconds())/1000),
+		slog.Int64("latency_us", a.Latency.Microseconds()),
 		slog.Int("bytes", a.Bytes),
-	)
+	}
+	n := 7
 	if a.UserID != "" {
-		r.AddAttrs(slog.String("user_id", a.UserID))
+		attrs[n] = slog.String("user_id", a.UserID)
+		n++
 	}
 	if a.TraceID != "" {
-		r.AddAttrs(slog.String("trace_id", a.TraceID))
+		attrs[n] = slog.String("trace_id", a.TraceID)
+		n++
 	}
+	r := slog.NewRecord(t, level, "request", 0)
+	r.AddAttrs(attrs[:n]...)
 	_ = log.Handler().Handle(ctx, r)
 }

@@ -19,7 +19,7 @@ func TestLogAccessLine(t *testing.T) {
 	LogAccess(context.Background(), NewLogger(&buf, "svc", slog.LevelInfo), a)
 	want := `{"time":"2026-03-29T00:59:58.123456789Z","level":"ERROR","msg":"request","service":"svc",` +
 		`"request_id":"r-1","method":"GET","route":"/api/tasks/*","path":"/api/tasks/\"café\"\n",` +
-		`"status":502,"latency_ms":1.234,"bytes":12,"user_id":"u1"}` + "\n"
+		`"status":502,"latency_us":1234,"bytes":12,"user_id":"u1"}` + "\n"
 	if buf.String() != want {
 		t.Fatalf("line:\n%s\nwant:\n%s", buf.String(), want)
 	}
@@ -34,7 +34,7 @@ func TestLogAccessLine(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m["level"] != "INFO" || m["latency_ms"] != 1.0 || m["user_id"] != nil {
+	if m["level"] != "INFO" || m["latency_us"] != 1000.0 || m["user_id"] != nil {
 		t.Fatalf("200 line without a user: %s", buf.String())
 	}
 

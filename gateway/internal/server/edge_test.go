@@ -58,8 +58,8 @@ func TestEdgeLogsCountsAndRecovers(t *testing.T) {
 		ok["user_id"] != "alice" || ok["service"] != "gateway" || ok["level"] != "INFO" || ok["method"] != "GET" {
 		t.Fatalf("access line of the proxied request: %v", ok)
 	}
-	if _, isNum := ok["latency_ms"].(float64); !isNum {
-		t.Fatalf("latency_ms: %v", ok["latency_ms"])
+	if _, isNum := ok["latency_us"].(float64); !isNum {
+		t.Fatalf("latency_us: %v", ok["latency_us"])
 	}
 	if failed == nil || failed["status"] != float64(500) || failed["level"] != "ERROR" {
 		t.Fatalf("access line of the panicking request: %v", failed)
