@@ -60,10 +60,17 @@ func AssignRequestID(c *fiber.Ctx) string {
 
 // RequestIDOf returns the id AssignRequestID gave the request, or "".
 func RequestIDOf(c *fiber.Ctx) string {
+	return string(RequestIDBytes(c))
+}
+
+// RequestIDBytes is RequestIDOf without the copy: the request's header
+// value, valid until the request ends (for a proxy copying it into the
+// upstream request).
+func RequestIDBytes(c *fiber.Ctx) []byte {
 	if assigned, _ := c.Locals(LocalRequestID).(bool); !assigned {
-		return ""
+		return nil
 	}
-	return string(c.Request().Header.PeekBytes(hdrRequestID))
+	return c.Request().Header.PeekBytes(hdrRequestID)
 }
 
 // AccessLog logs one line per request with id, method, route, path, status,

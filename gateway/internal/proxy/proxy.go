@@ -33,13 +33,11 @@ type Proxy struct {
 
 // Header names in fasthttp's canonical spelling, for SetCanonical and (the
 // string values) Set.
-const (
-	headerUserID    = "X-User-Id"
-	headerRequestID = "X-Request-Id"
-)
+const headerUserID = "X-User-Id"
 
 var (
 	hdrSignature      = []byte("X-Identity-Signature")
+	hdrRequestID      = []byte("X-Request-Id")
 	hdrForwardedFor   = []byte("X-Forwarded-For")
 	hdrForwardedProto = []byte("X-Forwarded-Proto")
 	hdrForwardedHost  = []byte("X-Forwarded-Host")
@@ -116,8 +114,8 @@ func (p *Proxy) build(c *fiber.Ctx, up *Upstream, url []byte, flags int) *fastht
 	if host := src.Header.Host(); len(host) > 0 {
 		req.Header.SetCanonical(hdrForwardedHost, host)
 	}
-	if id := observe.RequestIDOf(c); id != "" {
-		req.Header.Set(headerRequestID, id)
+	if id := observe.RequestIDBytes(c); len(id) > 0 {
+		req.Header.SetCanonical(hdrRequestID, id)
 	}
 	if body := src.Body(); len(body) > 0 {
 		req.SetBodyRaw(body)
