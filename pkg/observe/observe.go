@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
@@ -27,10 +28,14 @@ const HeaderRequestID = "X-Request-ID"
 const LocalRequestID = "request_id"
 
 // NewLogger returns a JSON logger (slog's JSONHandler) writing to w, tagged
-// with the service name. Each line is written with one Write, under the
-// handler's lock, so w needs no lock of its own.
+// with the service name, whose access lines (LogAccess) take a faster
+// encoder with the same output. Each line is written with one Write, under
+// one lock for all of them, so w needs no lock of its own.
 func NewLogger(w io.Writer, service string, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("service", service)
+	w = zerolog.SyncWriter(w)
+	json := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}).
+		WithAttrs([]slog.Attr{slog.String("service", service)})
+	return slog.New(&handler{Handler: json, access: zerolog.New(w), service: service})
 }
 
 // RequestID propagates a well-formed incoming X-Request-ID or generates one,
