@@ -13,9 +13,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/clientip"
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
+	"github.com/gatehouse-dev/gatehouse/pkg/logbuf"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
 	"github.com/gofiber/fiber/v2"

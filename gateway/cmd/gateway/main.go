@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/gateway/config"
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/gateway/internal/server"
+	"github.com/gatehouse-dev/gatehouse/pkg/logbuf"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gatehouse-dev/gatehouse/pkg/tracing"

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/pkg/drain"
 	"github.com/gatehouse-dev/gatehouse/pkg/identity"
+	"github.com/gatehouse-dev/gatehouse/pkg/logbuf"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 	"github.com/gatehouse-dev/gatehouse/pkg/settings"
 	"github.com/gatehouse-dev/gatehouse/pkg/tracing"
@@ -67,7 +68,11 @@ func run(args []string, env settings.Env, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tasks-service: configuration:\n%v\n", err)
 		return 2
 	}
-	log := observe.NewLogger(stderr, "tasks-service", cfg.LogLevel)
+	// Logs are batched: one write per 100 ms instead of one per request.
+	// Close flushes them when run returns.
+	out := logbuf.New(stderr, 64<<10, 100*time.Millisecond)
+	defer out.Close()
+	log := observe.NewLogger(out, "tasks-service", cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

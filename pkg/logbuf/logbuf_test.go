@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/gateway/internal/logbuf"
+	"github.com/gatehouse-dev/gatehouse/pkg/logbuf"
 	"github.com/gatehouse-dev/gatehouse/pkg/observe"
 )
 

@@ -1,9 +1,11 @@
 // Package logbuf buffers log output: a bufio.Writer under a lock, flushed
-// every interval, so that the access log costs one write system call per
-// flush instead of one per request. Measured with gateway-bench -b against
-// a build writing each line straight to stdout: 0.91x the gateway's CPU
-// per request (the gateway alone; under 2 % of the full path's CPU, of
-// which the gateway is about a seventh).
+// every interval, so that a service's access log costs one write system
+// call per flush instead of one per request. Measured with gateway-bench -b
+// against a gateway writing each line straight to stdout: 0.91x the
+// gateway's CPU per request. In the tasks service (make bench-stack, A/B
+// of the two builds behind the same gateway, 12 rounds): writes per list
+// request 3 -> 2, throughput 101.7 % for list (quartiles 97.8-105.5 %) and
+// 102.5 % for create (96.1-111.6 %), its CPU per request 0.99x / 0.97x.
 package logbuf
 
 import (
