@@ -320,7 +320,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mm := range regexp.MustCompile(`Name: "([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, mm := range regexp.MustCompile(`Name:\s+"([a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
 		known[mm[1]] = true
 	}
 	if !known["tasks_idempotency_replays_total"] || !known["go_sql_open_connections"] || !known["http_requests_total"] {

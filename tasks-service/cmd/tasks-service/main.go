@@ -155,7 +155,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	metrics := observe.NewMetrics("tasks-service")
 	service := api.NewServiceMetrics(metrics.Registry)
 	metrics.Registry.MustRegister(collectors.NewDBStatsCollector(db.DB, "tasks"))
-	storeOpts := []store.Option{store.WithRoleSwitchFailures(service.RoleSwitchFailures.Inc)}
+	storeOpts := []store.Option{
+		store.WithRoleSwitchFailures(service.RoleSwitchFailures.Inc),
+		store.WithPoolWaits(func(d time.Duration) { service.PoolWaits.Observe(d.Seconds()) }),
+	}
 	var tracer trace.Tracer
 	if tp.Enabled() {
 		storeOpts = append(storeOpts, store.WithTracing(tp.TracerProvider()))

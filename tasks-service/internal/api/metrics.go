@@ -13,6 +13,10 @@ type ServiceMetrics struct {
 	// ROLE (store.WithRoleSwitchFailures): RLS cannot be enforced, every
 	// request fails.
 	RoleSwitchFailures prometheus.Counter
+	// PoolWaits observes how long request statements waited for one of the
+	// pool's connections, each time one had to (store.WithPoolWaits: they
+	// wait in line at the store, so go_sql_wait_* does not count them).
+	PoolWaits prometheus.Histogram
 }
 
 // NewServiceMetrics registers the tasks service's series on reg.
@@ -26,7 +30,12 @@ func NewServiceMetrics(reg prometheus.Registerer) *ServiceMetrics {
 			Name: "tasks_rls_role_switch_failures_total",
 			Help: "Statements refused because Postgres would not SET LOCAL ROLE to the RLS role.",
 		}),
+		PoolWaits: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tasks_db_pool_wait_seconds",
+			Help:    "Time request statements waited for a free database connection, counted only when they waited.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 	}
-	reg.MustRegister(m.IdempotencyReplays, m.RoleSwitchFailures)
+	reg.MustRegister(m.IdempotencyReplays, m.RoleSwitchFailures, m.PoolWaits)
 	return m
 }
