@@ -75,8 +75,8 @@ func LogAccess(ctx context.Context, log *slog.Logger, a *Access) {
 // typed field calls instead of slog's generic attribute walk: per line
 // 0.26 µs and no allocation against 0.9 µs and 1 (BenchmarkLogAccess,
 // both paths), and in gateway-bench, A/B of the two builds in one run, 3 %
-// more gateway throughput (quartiles 1-6 %), which brought the gateway
-// back level with the release before the simplifications of issue 20.
+// more gateway throughput (quartiles 1-6 %): level with a build that
+// formats no access line at all (99.3 %, quartiles 96.2-100.6 %).
 //
 // Loggers derived with With or WithGroup get the embedded JSONHandler's
 // handlers, so their access lines, carrying the extra attributes, take
