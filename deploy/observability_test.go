@@ -6,9 +6,13 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"net"
+	"net/url"
 	"os"
+	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,7 +81,7 @@ type collectorConfig struct {
 // first and the batch processor last, as the Collector's docs ask.
 func TestObservabilityProfile(t *testing.T) {
 	p := loadComposeProfile(t, "observability")
-	added := []string{"jaeger", "otel-collector", "prometheus"}
+	added := []string{"grafana", "jaeger", "otel-collector", "prometheus"}
 	for _, name := range added {
 		s := composeService(t, p, name)
 		if !slices.Equal(s.Profiles, []string{"observability"}) {
@@ -199,6 +203,90 @@ func TestPrometheusScrapesBothServices(t *testing.T) {
 		if !jobs[want] {
 			t.Errorf("no scrape job %s", want)
 		}
+	}
+}
+
+// TestGrafanaProvisioning: the profile's Grafana loads the dashboard and its
+// datasource by itself — each provisioning file is mounted where Grafana
+// reads provisioning, the dashboard into the folder the dashboard provider
+// names (and as the home dashboard), and the datasource is the default, of
+// the type the dashboard's datasource variable asks for, at the port the
+// prometheus service listens on inside the network.
+func TestGrafanaProvisioning(t *testing.T) {
+	p := loadComposeProfile(t, "observability")
+	g := composeService(t, p, "grafana")
+	mounts := map[string]string{} // repository file -> path in the container
+	for _, v := range g.Volumes {
+		rel, err := filepath.Rel(p.WorkingDir, v.Source)
+		if err != nil || !v.ReadOnly {
+			t.Errorf("grafana volume %s -> %s: %v, read-only %v", v.Source, v.Target, err, v.ReadOnly)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("..", rel)); err != nil {
+			t.Errorf("grafana mounts %s, which is not in the repository: %v", rel, err)
+		}
+		mounts[filepath.ToSlash(rel)] = v.Target
+	}
+	const provisioning = "/etc/grafana/provisioning/"
+	if dir := path.Dir(mounts["deploy/observability/grafana/datasources.yaml"]); dir != provisioning+"datasources" {
+		t.Errorf("datasources.yaml mounted in %q, want %sdatasources", dir, provisioning)
+	}
+	if dir := path.Dir(mounts["deploy/observability/grafana/dashboards.yaml"]); dir != provisioning+"dashboards" {
+		t.Errorf("dashboards.yaml mounted in %q, want %sdashboards", dir, provisioning)
+	}
+	dashboard := mounts["deploy/observability/grafana-dashboard.json"]
+	var providers struct {
+		APIVersion int `json:"apiVersion"`
+		Providers  []struct {
+			Name, Folder, Type string
+			DisableDeletion    bool `json:"disableDeletion"`
+			AllowUIUpdates     bool `json:"allowUiUpdates"`
+			Options            struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	readYAML(t, "observability/grafana/dashboards.yaml", &providers)
+	if providers.APIVersion != 1 || len(providers.Providers) != 1 || providers.Providers[0].Type != "file" || path.Dir(dashboard) != providers.Providers[0].Options.Path {
+		t.Errorf("dashboard mounted at %q, providers %+v", dashboard, providers.Providers)
+	}
+	if home := composeEnv(g, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"); home != dashboard {
+		t.Errorf("home dashboard %q, the dashboard is mounted at %q", home, dashboard)
+	}
+
+	var sources struct {
+		APIVersion  int `json:"apiVersion"`
+		Datasources []struct {
+			Name, UID, Type, Access, URL string
+			IsDefault                    bool `json:"isDefault"`
+			Editable                     bool `json:"editable"`
+		} `json:"datasources"`
+	}
+	readYAML(t, "observability/grafana/datasources.yaml", &sources)
+	if sources.APIVersion != 1 || len(sources.Datasources) != 1 || !sources.Datasources[0].IsDefault || sources.Datasources[0].Type != "prometheus" {
+		t.Fatalf("datasources %+v, want one default prometheus", sources.Datasources)
+	}
+	u, err := url.Parse(sources.Datasources[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := composeService(t, p, u.Hostname())
+	if !slices.ContainsFunc(prom.Ports, func(pc types.ServicePortConfig) bool { return strconv.Itoa(int(pc.Target)) == u.Port() }) {
+		t.Errorf("grafana reads %s, but %s listens on %v", u, u.Hostname(), prom.Ports)
+	}
+	var d struct {
+		Templating struct {
+			List []struct {
+				Query string `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	raw, err := os.ReadFile("observability/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &d); err != nil || len(d.Templating.List) == 0 || d.Templating.List[0].Query != sources.Datasources[0].Type {
+		t.Errorf("the dashboard's datasource variable %+v (%v) does not select the provisioned %s datasource", d.Templating.List, err, sources.Datasources[0].Type)
 	}
 }
 
