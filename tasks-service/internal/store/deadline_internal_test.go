@@ -26,14 +26,17 @@ func TestStatementTimeoutEndsBeforeTheDeadline(t *testing.T) {
 	}
 	for _, c := range cases {
 		ctx := context.Background()
+		start := time.Now()
 		if c.left > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, c.left)
 			defer cancel()
 		}
 		got, err := statementTimeout(ctx)
-		if err != nil || got < c.min || got > c.max {
-			t.Errorf("%s: %s %v, want %s..%s", c.desc, got, err, c.min, c.max)
+		// Time passing between the deadline and the call (a loaded
+		// machine) shortens what is left, so the floor moves down by it.
+		if low := c.min - time.Since(start); err != nil || got < low || got > c.max {
+			t.Errorf("%s: %s %v, want %s..%s", c.desc, got, err, low, c.max)
 		}
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
