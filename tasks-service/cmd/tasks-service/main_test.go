@@ -125,3 +125,21 @@ func TestPoolKeepsItsConnections(t *testing.T) {
 		t.Errorf("the pool closed connections: %+v", st)
 	}
 }
+
+// TestRunFlushesItsLogOnExit: the log is batched (logbuf), and what was
+// logged before run returns — here why it stopped, 50 ms before the next
+// periodic flush — still reaches stderr.
+func TestRunFlushesItsLogOnExit(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := settings.MapEnv(map[string]string{
+		"DATABASE_URL":       "postgres://u@127.0.0.1:1/db?sslmode=disable",
+		"DB_CONNECT_TIMEOUT": "1050ms", // halfway between two of logbuf's 100 ms flushes
+		"IDENTITY_KEYS":      testKey,
+	})
+	if code := run([]string{"migrate", "status"}, env, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), `"msg":"tasks-service stopped"`) {
+		t.Fatalf("the stop reason was not flushed to stderr:\n%s", errb.String())
+	}
+}
