@@ -55,7 +55,7 @@ func AssignRequestID(c *fiber.Ctx) string {
 	h := &c.Request().Header
 	raw := h.PeekBytes(hdrRequestID)
 	if !validRequestIDBytes(raw) {
-		h.SetCanonical(hdrRequestID, appendRequestID(nil))
+		h.SetCanonical(hdrRequestID, appendRequestID(make([]byte, 0, requestIDLen)))
 		raw = h.PeekBytes(hdrRequestID)
 	}
 	c.Locals(LocalRequestID, true) // a bool is stored without an allocation

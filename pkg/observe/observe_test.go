@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/gatehouse-dev/gatehouse/pkg/problem"
 )
@@ -159,5 +160,27 @@ func TestObserveConcurrentNewSeries(t *testing.T) {
 	}
 	if series != 2*statuses {
 		t.Fatalf("%d series of http_requests_total, want %d", series, 2*statuses)
+	}
+}
+
+// TestAssignRequestIDAllocations: generating an id for a request that came
+// without one is done on every such request, so it may cost no more than
+// the returned string's copy, and the id it sets is well formed and new.
+func TestAssignRequestIDAllocations(t *testing.T) {
+	app := fiber.New()
+	var fctx fasthttp.RequestCtx
+	c := app.AcquireCtx(&fctx)
+	defer app.ReleaseCtx(c)
+	seen := map[string]bool{}
+	allocs := testing.AllocsPerRun(100, func() {
+		c.Request().Header.Del(HeaderRequestID)
+		id := AssignRequestID(c)
+		if len(id) != requestIDLen || !validRequestIDBytes([]byte(id)) || seen[id] {
+			t.Fatalf("id %q: want %d fresh characters of [0-9a-f-]", id, requestIDLen)
+		}
+		seen[id] = true
+	})
+	if allocs > 1 {
+		t.Errorf("AssignRequestID without an incoming id: %.0f allocations, want 1 (the returned string)", allocs)
 	}
 }
