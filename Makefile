@@ -104,6 +104,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := pkg/identity:FuzzVerify \
 	tasks-service/internal/api:FuzzParseListQuery \
 	tasks-service/internal/api:FuzzDecodeTask \
+	tasks-service/internal/api:FuzzJSONEncoder \
 	tasks-service/internal/store:FuzzDecodeCursor
 
 fuzz:

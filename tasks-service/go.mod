@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/gatehouse-dev/gatehouse/pkg v0.0.0
+	github.com/goccy/go-json v0.12.0
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/google/uuid v1.6.0
 	github.com/pb33f/libopenapi v0.42.4

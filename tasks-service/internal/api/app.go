@@ -107,6 +107,8 @@ func New(cfg Config) *fiber.App {
 		// A response of up to 32 KiB (a page of 100 tasks) leaves in one
 		// write: with fasthttp's 4 KiB, a page of 20 took two system calls.
 		WriteBufferSize: 32 << 10,
+		// c.JSON's encoder; see jsonEncoder.
+		JSONEncoder: jsonEncoder,
 	})
 	app.Use(observe.RequestID())
 	if cfg.Tracer != nil {
