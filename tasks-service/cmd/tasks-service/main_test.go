@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,5 +142,28 @@ func TestRunFlushesItsLogOnExit(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), `"msg":"tasks-service stopped"`) {
 		t.Fatalf("the stop reason was not flushed to stderr:\n%s", errb.String())
+	}
+}
+
+// TestRunSetsTheGCDefault: without GOGC, run sets the collector's target to
+// defaultGCPercent; with GOGC set (any value), it leaves the runtime's.
+func TestRunSetsTheGCDefault(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{}, defaultGCPercent},
+		{map[string]string{"GOGC": "100"}, 100},
+		{map[string]string{"GOGC": "off"}, 100}, // the runtime read it at start; run does not parse it again
+	} {
+		debug.SetGCPercent(100)
+		var out, errb bytes.Buffer
+		if code := run(nil, settings.MapEnv(tc.env), &out, &errb); code != 2 { // no configuration: stops after the default is set
+			t.Fatalf("exit %d, want 2", code)
+		}
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("env %v: GC percent %d, want %d", tc.env, got, tc.want)
+		}
 	}
 }
