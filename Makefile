@@ -133,6 +133,7 @@ bench-gateway:
 	bash gateway/scripts/bench.sh
 
 bench-tasks:
+	cd tasks-service && go test -run '^$$' -bench ListEncoding -benchmem ./internal/api/
 	bash tasks-service/scripts/bench.sh
 
 # The whole path (gateway -> tasks-service -> Postgres) against the ceiling,

@@ -155,7 +155,7 @@ func TestRunSetsTheGCDefault(t *testing.T) {
 	}{
 		{map[string]string{}, defaultGCPercent},
 		{map[string]string{"GOGC": "100"}, 100},
-		{map[string]string{"GOGC": "off"}, 100}, // the runtime read it at start; run does not parse it again
+		{map[string]string{"GOGC": "off"}, 100}, // whatever the value: the runtime read it at start
 	} {
 		debug.SetGCPercent(100)
 		var out, errb bytes.Buffer
