@@ -7,6 +7,7 @@ import { useGatehouse } from "./gatehouse";
 /** AuthForm signs up (with a name) or signs in with email and password, then opens the task list. */
 export function AuthForm({ kind }: { kind: "sign-in" | "sign-up" }) {
   const { auth, tokens } = useGatehouse();
+  const { refetch } = auth.useSession();
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -23,11 +24,15 @@ export function AuthForm({ kind }: { kind: "sign-in" | "sign-up" }) {
       kind === "sign-up"
         ? await auth.signUp.email({ email, password, name: String(form.get("name") ?? "") })
         : await auth.signIn.email({ email, password });
-    setBusy(false);
     if (error) {
+      setBusy(false);
       setError(error.message ?? error.statusText ?? "Something went wrong");
       return;
     }
+    // The session store still says "signed out" until it refetches; the task
+    // list would read that and send the browser back here. Wait for it.
+    await refetch();
+    setBusy(false);
     router.replace("/");
   }
 
