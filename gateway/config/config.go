@@ -30,7 +30,7 @@ var gatewayVars = []settings.Var{
 	{Name: "GATEWAY_ADDR", Default: ":8080", Usage: "listen address, host:port (e.g. :8080 or 127.0.0.1:8080)"},
 	{Name: "METRICS_ADDR", Usage: "listen address of /metrics, host:port of its own (e.g. 127.0.0.1:9090, or :9090 where a NetworkPolicy keeps it internal); empty: no /metrics at all; the value of GATEWAY_ADDR (opt-in) serves it on the public port"},
 	{Name: "BETTER_AUTH_URL", Required: true, Usage: "base URL of Better Auth (e.g. https://app.example.com); JWKS_URL, JWT_ISSUER, JWT_AUDIENCE and AUTH_UPSTREAM_URL default from it"},
-	{Name: "JWKS_URL", Usage: "URL of the JWKS; default BETTER_AUTH_URL + /api/auth/jwks"},
+	{Name: "JWKS_URL", Usage: "URL of the JWKS; default BETTER_AUTH_URL + /api/auth/jwks (fetched through HTTPS_PROXY/NO_PROXY if set; up to 5 redirects, never from https to http)"},
 	{Name: "JWT_ISSUER", Usage: "required iss claim; default BETTER_AUTH_URL"},
 	{Name: "JWT_AUDIENCE", Usage: "required aud claim; default BETTER_AUTH_URL"},
 	{Name: "JWT_ALGORITHMS", Default: "EdDSA,ES256,ES512,RS256,PS256", Usage: "comma-separated asymmetric algorithms accepted from the JWKS (subset of EdDSA,ES256,ES384,ES512,RS256,PS256)"},

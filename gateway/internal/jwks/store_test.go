@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +309,52 @@ func TestOversizedJWKSIsRefused(t *testing.T) {
 	defer cancel()
 	if err := s.Start(ctx); err == nil || s.Ready() {
 		t.Fatal("a 2 MiB JWKS was accepted")
+	}
+}
+
+// TestRedirectsNeverDowngradeToPlainHTTP: a JWKS asked for over https that
+// redirects to http is refused (net/http's default policy follows it, and
+// whoever is on the plain path could hand the gateway their own keys); a
+// redirect from http to https, as a load balancer sends, is followed; a
+// redirect loop ends.
+func TestRedirectsNeverDowngradeToPlainHTTP(t *testing.T) {
+	k := testissuer.NewKey(jwa.EdDSA, "k1")
+	iss := testissuer.Start(k)
+	defer iss.Close()
+	issURL, err := url.Parse(iss.JWKSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsDirect := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: issURL.Host}))
+	defer tlsDirect.Close()
+	tlsToPlain := httptest.NewTLSServer(http.RedirectHandler(iss.JWKSURL(), http.StatusFound))
+	defer tlsToPlain.Close()
+	plainToTLS := httptest.NewServer(http.RedirectHandler(tlsDirect.URL+issURL.Path, http.StatusMovedPermanently))
+	defer plainToTLS.Close()
+	var loop *httptest.Server
+	loop = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, loop.URL+r.URL.Path, http.StatusFound)
+	}))
+	defer loop.Close()
+
+	// One client trusts every test server's certificate (they share it).
+	client := tlsDirect.Client()
+	client.Timeout = time.Second
+	for _, tc := range []struct {
+		desc, url string
+		ok        bool
+	}{
+		{"https, no redirect", tlsDirect.URL + issURL.Path, true},
+		{"https redirected to http", tlsToPlain.URL + issURL.Path, false},
+		{"http redirected to https", plainToTLS.URL + issURL.Path, true},
+		{"a redirect loop", loop.URL + issURL.Path, false},
+	} {
+		s := newStore(t, tc.url, newClock(), jwks.Config{Client: client, MinRefreshInterval: time.Hour})
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		err := s.Start(ctx)
+		cancel()
+		if got := err == nil && s.Ready(); got != tc.ok {
+			t.Errorf("%s: keys loaded %v (err %v), want %v", tc.desc, got, err, tc.ok)
+		}
 	}
 }
