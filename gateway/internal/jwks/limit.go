@@ -29,10 +29,10 @@ func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// limitClient returns a copy of c whose responses are cut at maxJWKSBytes
+// guardClient returns a copy of c whose responses are cut at maxJWKSBytes
 // and which, unless c has a redirect policy of its own, follows at most
 // maxRedirects redirects and none from https to http (refuseDowngrade).
-func limitClient(c *http.Client) *http.Client {
+func guardClient(c *http.Client) *http.Client {
 	cp := *c
 	next := cp.Transport
 	if next == nil {

@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 5 * time.Second}
 	}
-	cfg.Client = limitClient(cfg.Client)
+	cfg.Client = guardClient(cfg.Client)
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
